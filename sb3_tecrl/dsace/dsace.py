@@ -1,0 +1,469 @@
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.noise import ActionNoise
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples, Schedule
+from stable_baselines3.common.utils import FloatSchedule, get_parameters_by_name, polyak_update, update_learning_rate
+
+from sb3_tecrl.common.entropy import check_finite, step_entropy_target, trajectory_entropy_budget
+from sb3_tecrl.common.losses import (
+    NOISE_CLIP,
+    entropy_target,
+    policy_evaluation_loss,
+    policy_improvement_loss,
+    policy_introspection_loss,
+    reward_targets,
+    select_min_mean,
+    temperature_update_loss,
+    update_std_ema,
+)
+from sb3_tecrl.dsace.policies import N_REWARD_CRITICS, Actor, CnnPolicy, DSACPolicy, EnsembleCritic, MlpPolicy, MultiInputPolicy
+
+SelfDSACE = TypeVar("SelfDSACE", bound="DSACE")
+
+# Logged statistics, in the order they are stacked in ``train()``
+_STAT_KEYS = (
+    "critic_loss",
+    "entropy_critic_loss",
+    "actor_loss",
+    "ent_coef_loss",
+    "ent_coef",
+    "entropy",
+    "entropy_q",
+    "trajectory_entropy",
+    "q_mean",
+    "q_std",
+)
+_LOSS_KEYS = ("critic_loss", "entropy_critic_loss", "actor_loss", "ent_coef_loss")
+
+
+class DSACE(OffPolicyAlgorithm):
+    """
+    DSAC-E: Distributional Soft Actor-Critic with Trajectory Entropy-Constrained RL (TECRL).
+
+    Mind Your Entropy: From Maximum Entropy to Trajectory Entropy-Constrained RL, https://arxiv.org/abs/2511.11592,
+    built on DSAC-T (https://arxiv.org/abs/2310.05858). DSAC-E learns twin Gaussian reward critics with DSAC-T's three
+    refinements and no entropy in their target, an entropy critic ``Q_e`` (expected discounted future policy entropy),
+    and an actor that maximises ``Q_r + alpha * (-log pi + Q_e)``. The temperature ``alpha`` is tuned so that the
+    trajectory entropy ``-log pi + Q_e`` meets the budget ``rho * H0 / (1 - gamma)``.
+    Both switches off give DSAC-T (see :class:`sb3_tecrl.DSACT`).
+
+    Entropies are in SB3's units (actions squashed to [-1, 1]); the budget converts the paper's environment-unit
+    ``rho * H0 / (1 - gamma)`` so that the paper's rho values keep their meaning: with
+    ``c = sum_i log((high_i - low_i) / 2)``, the budget is ``(rho * H0 - c) / (1 - gamma)``.
+
+    :param policy: The policy model to use (MlpPolicy, CnnPolicy, MultiInputPolicy)
+    :param env: The environment to learn from (if registered in Gym, can be str)
+    :param learning_rate: learning rate of the actor and the critics (Adam); it can be a function of the current
+        progress remaining (from 1 to 0)
+    :param buffer_size: size of the replay buffer
+    :param learning_starts: how many steps of the model to collect transitions for before learning starts
+    :param batch_size: Minibatch size for each gradient update
+    :param tau: the soft update coefficient of all target networks ("Polyak update", between 0 and 1)
+    :param gamma: the discount factor
+    :param train_freq: Update the model every ``train_freq`` steps. Alternatively pass a tuple of frequency and unit
+        like ``(5, "step")`` or ``(2, "episode")``.
+    :param gradient_steps: How many gradient steps to do after each rollout (-1: as many as environment steps)
+    :param action_noise: the action noise type (None by default)
+    :param replay_buffer_class: Replay buffer class to use (for instance ``HerReplayBuffer``).
+        If ``None``, it will be automatically selected.
+    :param replay_buffer_kwargs: Keyword arguments to pass to the replay buffer on creation.
+    :param optimize_memory_usage: Enable a memory efficient variant of the replay buffer
+    :param n_steps: n-step returns (``NStepReplayBuffer``) when > 1. The entropy critic's target then lacks the
+        entropies of the intermediate steps (SAC's entropy bonus makes the same approximation); a warning says so.
+    :param ent_coef: Temperature alpha. ``"auto"`` learns it starting from 1.0, ``"auto_0.1"`` from 0.1; a float fixes
+        it. (The official DSAC-T code starts from e: ``ent_coef=f"auto_{math.e}"``.)
+    :param ent_coef_learning_rate: learning rate of ``log(alpha)``, a float or a schedule
+    :param target_entropy: the per-step reference entropy ``H0``: ``"auto"`` for ``-dim(A)`` in the environment's
+        units (the paper), or a float in SB3's units (as for SAC)
+    :param rho: scale of the trajectory entropy budget ``rho * H0 / (1 - gamma)`` (> 0). With ``H0 < 0`` a larger
+        rho means a lower budget; the paper uses 20 for Humanoid and Walker2d, 1 elsewhere.
+    :param entropy_budget: explicit trajectory entropy budget in SB3's units; overrides the formula (and allows
+        ``gamma = 1``)
+    :param separate_entropy_critic: reward-entropy separation (RES): learn ``Q_e`` and keep entropy out of the reward
+        critics' target. Off: the soft Bellman target of DSAC-T.
+    :param trajectory_entropy_constraint: trajectory entropy constraint (TEC): tune alpha on ``-log pi + Q_e``
+        against the budget. Off: tune it on ``-log pi`` against the per-step target. Needs
+        ``separate_entropy_critic``.
+    :param policy_delay: the actor, the temperature and all target networks are updated every ``policy_delay``-th
+        gradient step (counted over all gradient steps, so ``gradient_steps > 1`` works); critics every step
+    :param target_update_interval: target networks are updated every ``target_update_interval``-th actor update
+    :param tau_b: rate of the moving average of the reward critics' standard deviation (default: ``tau``)
+    :param use_sde: gSDE is not supported (raises ``ValueError``), kept for SAC's signature
+    :param sde_sample_freq: kept for SAC's signature, unused
+    :param use_sde_at_warmup: kept for SAC's signature, unused
+    :param stats_window_size: Window size for the rollout logging, specifying the number of episodes to average
+        the reported success rate, mean episode length, and mean reward over
+    :param tensorboard_log: the log location for tensorboard (if None, no logging)
+    :param policy_kwargs: additional arguments to be passed to the policy on creation (see ``DSACPolicy``)
+    :param verbose: Verbosity level: 0 for no output, 1 for info messages, 2 for debug messages
+    :param seed: Seed for the pseudo random generators
+    :param device: Device (cpu, cuda, ...) on which the code should be run.
+    :param _init_setup_model: Whether or not to build the network at the creation of the instance
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": MlpPolicy,
+        "CnnPolicy": CnnPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
+    }
+    policy: DSACPolicy
+    actor: Actor
+    actor_target: Actor
+    critic: EnsembleCritic
+    critic_target: EnsembleCritic
+
+    def __init__(
+        self,
+        policy: str | type[DSACPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 1e-4,
+        buffer_size: int = 1_000_000,
+        learning_starts: int = 10_000,
+        batch_size: int = 256,
+        tau: float = 0.005,
+        gamma: float = 0.99,
+        train_freq: int | tuple[int, str] = 1,
+        gradient_steps: int = 1,
+        action_noise: ActionNoise | None = None,
+        replay_buffer_class: type[ReplayBuffer] | None = None,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
+        optimize_memory_usage: bool = False,
+        n_steps: int = 1,
+        ent_coef: str | float = "auto",
+        ent_coef_learning_rate: float | Schedule = 3e-4,
+        target_entropy: str | float = "auto",
+        rho: float = 1.0,
+        entropy_budget: float | None = None,
+        separate_entropy_critic: bool = True,
+        trajectory_entropy_constraint: bool = True,
+        policy_delay: int = 2,
+        target_update_interval: int = 1,
+        tau_b: float | None = None,
+        use_sde: bool = False,
+        sde_sample_freq: int = -1,
+        use_sde_at_warmup: bool = False,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ):
+        _check_hyperparameters(
+            gamma=gamma,
+            rho=rho,
+            entropy_budget=entropy_budget,
+            separate_entropy_critic=separate_entropy_critic,
+            trajectory_entropy_constraint=trajectory_entropy_constraint,
+            policy_delay=policy_delay,
+            target_update_interval=target_update_interval,
+            use_sde=use_sde,
+        )
+        super().__init__(
+            policy,
+            env,
+            learning_rate,
+            buffer_size,
+            learning_starts,
+            batch_size,
+            tau,
+            gamma,
+            train_freq,
+            gradient_steps,
+            action_noise=action_noise,
+            replay_buffer_class=replay_buffer_class,
+            replay_buffer_kwargs=replay_buffer_kwargs,
+            optimize_memory_usage=optimize_memory_usage,
+            n_steps=n_steps,
+            policy_kwargs=policy_kwargs,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            verbose=verbose,
+            device=device,
+            seed=seed,
+            sde_support=False,
+            support_multi_env=True,
+        )
+        if self.action_space is not None:
+            _check_action_space(self.action_space)
+        self.ent_coef = ent_coef
+        self.ent_coef_learning_rate = ent_coef_learning_rate
+        self.target_entropy = target_entropy
+        self.rho = rho
+        self.entropy_budget = entropy_budget
+        self.separate_entropy_critic = separate_entropy_critic
+        self.trajectory_entropy_constraint = trajectory_entropy_constraint
+        self.policy_delay = policy_delay
+        self.target_update_interval = target_update_interval
+        self.tau_b = tau if tau_b is None else tau_b
+        self.log_ent_coef: th.Tensor | None = None
+        self.ent_coef_optimizer: th.optim.Adam | None = None
+        if _init_setup_model:
+            self._setup_model()
+
+    def _setup_model(self) -> None:
+        self.policy_kwargs["entropy_critic"] = self.separate_entropy_critic
+        super()._setup_model()
+        self._create_aliases()
+        self.batch_norm_stats = get_parameters_by_name(self.critic, ["running_"]) + get_parameters_by_name(
+            self.actor, ["running_"]
+        )
+        self.batch_norm_stats_target = get_parameters_by_name(self.critic_target, ["running_"]) + get_parameters_by_name(
+            self.actor_target, ["running_"]
+        )
+        self.temperature_target = self._resolve_temperature_target()
+        self.critic_std_ema = th.full((N_REWARD_CRITICS,), -1.0, device=self.device)
+        self.ent_coef_lr_schedule = FloatSchedule(self.ent_coef_learning_rate)
+        self._setup_ent_coef()
+        if self.n_steps > 1 and self.separate_entropy_critic:
+            warnings.warn(
+                f"n_steps={self.n_steps}: the entropy critic's target omits the entropies of the {self.n_steps - 1} "
+                "intermediate steps of each n-step transition (SAC's entropy bonus makes the same approximation).",
+                stacklevel=2,
+            )
+
+    def _create_aliases(self) -> None:
+        self.actor = self.policy.actor
+        self.actor_target = self.policy.actor_target
+        self.critic = self.policy.critic
+        self.critic_target = self.policy.critic_target
+
+    def _resolve_temperature_target(self) -> float:
+        """
+        :return: the trajectory entropy budget (TEC) or the per-step target entropy, in SB3's units
+        """
+        assert isinstance(self.action_space, spaces.Box)
+        if not self.trajectory_entropy_constraint:
+            return check_finite("The per-step target entropy", step_entropy_target(self.target_entropy, self.action_space))
+        if self.entropy_budget is not None:
+            return float(self.entropy_budget)
+        budget = trajectory_entropy_budget(self.target_entropy, self.action_space, self.rho, self.gamma)
+        return check_finite("The trajectory entropy budget (check the action space bounds and target_entropy)", budget)
+
+    def _setup_ent_coef(self) -> None:
+        if isinstance(self.ent_coef, str) and self.ent_coef.startswith("auto"):
+            init_value = float(self.ent_coef.split("_")[1]) if "_" in self.ent_coef else 1.0
+            if not init_value > 0.0:
+                raise ValueError(f"The initial value of ent_coef must be greater than 0, got {self.ent_coef!r}.")
+            self.log_ent_coef = th.full((1,), math.log(init_value), device=self.device).requires_grad_(True)
+            self.ent_coef_optimizer = th.optim.Adam([self.log_ent_coef], lr=self.ent_coef_lr_schedule(1))
+        else:
+            self.ent_coef_tensor = th.tensor(float(self.ent_coef), device=self.device)
+
+    def _current_ent_coef(self) -> th.Tensor:
+        """:return: the current temperature alpha, detached"""
+        if self.log_ent_coef is None:
+            return self.ent_coef_tensor
+        return self.log_ent_coef.detach().exp()
+
+    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+        self.policy.set_training_mode(True)
+        self._update_learning_rate([self.actor.optimizer, self.critic.optimizer])
+        if self.ent_coef_optimizer is not None:
+            update_learning_rate(self.ent_coef_optimizer, self.ent_coef_lr_schedule(self._current_progress_remaining))
+
+        step_stats = []
+        for _ in range(gradient_steps):
+            self._n_updates += 1
+            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+            step_stats.append(self._gradient_step(replay_data, update_actor=self._n_updates % self.policy_delay == 0))
+        self._record_stats(step_stats)
+
+    def _gradient_step(self, replay_data: ReplayBufferSamples, update_actor: bool) -> th.Tensor:
+        """
+        One gradient step: PEV and PIS every step; PIM, TUP and the target networks when ``update_actor``.
+        All losses are computed from the same parameters (as in the official DSAC-T code) and back-propagated once:
+        their parameter sets are disjoint, since the actor's loss sees the critics through detached weights.
+
+        :return: the step's statistics, stacked in the order of ``_STAT_KEYS`` (NaN where not computed)
+        """
+        discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
+        ent_coef = self._current_ent_coef()
+        nan = th.full((), float("nan"), device=self.device)
+
+        with th.no_grad():
+            next_actions, next_log_prob = self.actor_target.action_log_prob(replay_data.next_observations)
+            next_log_prob = next_log_prob.reshape(-1, 1)
+            next_values = self.critic_target(replay_data.next_observations, next_actions)
+            noise = th.randn_like(next_log_prob).clamp_(-NOISE_CLIP, NOISE_CLIP)
+            next_value, next_value_sample = select_min_mean(next_values.mean, next_values.std, noise)
+            entropy_bonus = None if self.separate_entropy_critic else -ent_coef * next_log_prob
+            target, target_sample = reward_targets(
+                replay_data.rewards, replay_data.dones, discounts, next_value, next_value_sample, entropy_bonus
+            )
+
+        features = self.critic.features(replay_data.observations)
+        values = self.critic.evaluate(features, replay_data.actions)
+        self.critic_std_ema = update_std_ema(self.critic_std_ema, values.std.detach(), self.tau_b)
+        critic_loss = policy_evaluation_loss(values.mean, values.std, target, target_sample, self.critic_std_ema)
+        loss = critic_loss
+        entropy_critic_loss = nan
+        if values.entropy is not None:
+            assert next_values.entropy is not None
+            entropy_critic_target = entropy_target(replay_data.dones, discounts, next_log_prob, next_values.entropy)
+            entropy_critic_loss = policy_introspection_loss(values.entropy, entropy_critic_target)
+            loss = loss + entropy_critic_loss
+
+        actor_loss = ent_coef_loss = entropy = entropy_q = trajectory_entropy = nan
+        optimizers = [self.critic.optimizer]
+        if update_actor:
+            actions_pi, log_prob = self.actor.action_log_prob(replay_data.observations)
+            log_prob = log_prob.reshape(-1, 1)
+            values_pi = self.critic.evaluate(features.detach(), actions_pi, frozen=True)
+            actor_loss = policy_improvement_loss(log_prob, values_pi.mean.min(dim=0).values, values_pi.entropy, ent_coef)
+            loss = loss + actor_loss
+            optimizers.append(self.actor.optimizer)
+            entropy = -log_prob.detach().mean()
+            step_entropy_estimate = -log_prob.detach()
+            if values_pi.entropy is not None:
+                entropy_q = values_pi.entropy.detach().mean()
+                trajectory_entropy = entropy + entropy_q
+            if self.ent_coef_optimizer is not None:
+                assert self.log_ent_coef is not None
+                if self.trajectory_entropy_constraint:
+                    assert values_pi.entropy is not None
+                    step_entropy_estimate = step_entropy_estimate + values_pi.entropy.detach()
+                ent_coef_loss = temperature_update_loss(self.log_ent_coef, step_entropy_estimate, self.temperature_target)
+                loss = loss + ent_coef_loss
+                optimizers.append(self.ent_coef_optimizer)
+
+        for optimizer in optimizers:
+            optimizer.zero_grad()
+        loss.backward()
+        for optimizer in optimizers:
+            optimizer.step()
+        if update_actor and (self._n_updates // self.policy_delay) % self.target_update_interval == 0:
+            self._update_targets()
+
+        return th.stack(
+            [
+                critic_loss.detach(),
+                entropy_critic_loss.detach(),
+                actor_loss.detach(),
+                ent_coef_loss.detach(),
+                ent_coef.reshape(()),
+                entropy,
+                entropy_q,
+                trajectory_entropy,
+                values.mean.detach().mean(),
+                values.std.detach().mean(),
+            ]
+        )
+
+    @th.no_grad()
+    def _update_targets(self) -> None:
+        """Polyak update of all target networks (critics and actor) in one fused operation."""
+        online = [*self.critic.parameters(), *self.actor.parameters()]
+        target = [*self.critic_target.parameters(), *self.actor_target.parameters()]
+        th._foreach_lerp_(target, online, self.tau)
+        # Copy running stats, see https://github.com/DLR-RM/stable-baselines3/issues/996
+        polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
+
+    def _record_stats(self, step_stats: list[th.Tensor]) -> None:
+        """Average the statistics of a ``train()`` call (one device sync) and stop on a non-finite loss."""
+        stats = th.stack(step_stats).cpu().numpy()
+        for key, column in zip(_STAT_KEYS, stats.T):
+            computed = column[~np.isnan(column)]
+            if key in _LOSS_KEYS and not np.all(np.isfinite(computed)):
+                raise RuntimeError(
+                    f"The {key.replace('_', ' ')} is not finite ({computed}) after {self._n_updates} gradient steps: "
+                    "the update diverged. Check the observations and rewards for NaN/inf or extreme scales "
+                    "(VecNormalize, VecCheckNan), or lower the learning rate."
+                )
+            if len(computed) > 0:
+                self.logger.record(f"train/{key}", float(np.mean(computed)))
+        self.logger.record("train/entropy_budget", self.temperature_target)
+        self.logger.record("train/q_std_ema", float(self.critic_std_ema.mean()))
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+
+    def learn(
+        self: SelfDSACE,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 4,
+        tb_log_name: str | None = None,
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfDSACE:
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name or type(self).__name__,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "actor", "actor_target", "critic", "critic_target"]
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        state_dicts = ["policy", "actor.optimizer", "critic.optimizer"]
+        saved_pytorch_variables = ["critic_std_ema"]
+        if self.ent_coef_optimizer is not None:
+            state_dicts.append("ent_coef_optimizer")
+            saved_pytorch_variables.append("log_ent_coef")
+        else:
+            saved_pytorch_variables.append("ent_coef_tensor")
+        return state_dicts, saved_pytorch_variables
+
+
+def _check_hyperparameters(
+    gamma: float,
+    rho: float,
+    entropy_budget: float | None,
+    separate_entropy_critic: bool,
+    trajectory_entropy_constraint: bool,
+    policy_delay: int,
+    target_update_interval: int,
+    use_sde: bool,
+) -> None:
+    """Reject invalid hyperparameters before anything is built, with what to do instead."""
+    if use_sde:
+        raise ValueError(
+            "gSDE (use_sde=True) is not supported by DSAC-E/DSAC-T: their target actor and entropy critic need the "
+            "squashed diagonal Gaussian policy of DSAC-T. Use the default Gaussian exploration or action_noise."
+        )
+    if not rho > 0:
+        raise ValueError(f"rho must be > 0 (it scales the trajectory entropy budget), got {rho}.")
+    if not 0.0 <= gamma <= 1.0:
+        raise ValueError(f"gamma must be in [0, 1], got {gamma}.")
+    if entropy_budget is not None:
+        check_finite("entropy_budget", float(entropy_budget))
+    elif trajectory_entropy_constraint and gamma >= 1.0:
+        raise ValueError(
+            f"gamma={gamma} makes the trajectory entropy budget rho * H0 / (1 - gamma) infinite: use gamma < 1, "
+            "pass an explicit entropy_budget, or set trajectory_entropy_constraint=False."
+        )
+    if trajectory_entropy_constraint and not separate_entropy_critic:
+        raise ValueError(
+            "trajectory_entropy_constraint=True needs the entropy critic: set separate_entropy_critic=True, "
+            "or turn both off (DSAC-T)."
+        )
+    if policy_delay < 1 or target_update_interval < 1:
+        raise ValueError(f"policy_delay and target_update_interval must be >= 1, got {policy_delay}, {target_update_interval}.")
+
+
+def _check_action_space(action_space: spaces.Space) -> None:
+    """DSAC-E's squashed Gaussian policy needs a bounded continuous Box action space."""
+    if not isinstance(action_space, spaces.Box):
+        raise ValueError(
+            f"DSAC-E/DSAC-T need a continuous (Box) action space, got {action_space}. For Discrete, MultiDiscrete or "
+            "MultiBinary actions use an algorithm for discrete actions (e.g. DQN, PPO) or wrap the env with a "
+            "continuous action space."
+        )
+    if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
+        raise ValueError(
+            f"DSAC-E/DSAC-T need finite action bounds (actions are squashed with tanh), got {action_space}: "
+            "give the action space finite bounds (e.g. with gymnasium.wrappers.RescaleAction)."
+        )
