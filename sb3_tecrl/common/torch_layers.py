@@ -1,5 +1,6 @@
 """Batched ensembles of MLPs: several critics evaluated as one stack of matrix products."""
 
+import itertools
 import math
 
 import torch as th
@@ -49,7 +50,7 @@ class EnsembleMLP(nn.Module):
     def __init__(self, n_members: int, input_dim: int, output_dim: int, net_arch: list[int], activation_fn: type[nn.Module]):
         super().__init__()
         sizes = [input_dim, *net_arch, output_dim]
-        self.layers = nn.ModuleList(EnsembleLinear(n_members, n_in, n_out) for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+        self.layers = nn.ModuleList(EnsembleLinear(n_members, n_in, n_out) for n_in, n_out in itertools.pairwise(sizes))
         self.activation = activation_fn()
         self.n_members = n_members
 

@@ -1,6 +1,5 @@
 import math
 import warnings
-from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -25,7 +24,15 @@ from sb3_tecrl.common.losses import (
     temperature_update_loss,
     update_std_ema,
 )
-from sb3_tecrl.dsace.policies import N_REWARD_CRITICS, Actor, CnnPolicy, DSACPolicy, EnsembleCritic, MlpPolicy, MultiInputPolicy
+from sb3_tecrl.dsace.policies import (
+    N_REWARD_CRITICS,
+    Actor,
+    CnnPolicy,
+    DSACPolicy,
+    EnsembleCritic,
+    MlpPolicy,
+    MultiInputPolicy,
+)
 
 SelfDSACE = TypeVar("SelfDSACE", bound="DSACE")
 
@@ -372,7 +379,7 @@ class DSACE(OffPolicyAlgorithm):
     def _record_stats(self, step_stats: list[th.Tensor]) -> None:
         """Average the statistics of a ``train()`` call (one device sync) and stop on a non-finite loss."""
         stats = th.stack(step_stats).cpu().numpy()
-        for key, column in zip(_STAT_KEYS, stats.T):
+        for key, column in zip(_STAT_KEYS, stats.T, strict=True):
             computed = column[~np.isnan(column)]
             if key in _LOSS_KEYS and not np.all(np.isfinite(computed)):
                 raise RuntimeError(
@@ -451,7 +458,9 @@ def _check_hyperparameters(
             "or turn both off (DSAC-T)."
         )
     if policy_delay < 1 or target_update_interval < 1:
-        raise ValueError(f"policy_delay and target_update_interval must be >= 1, got {policy_delay}, {target_update_interval}.")
+        raise ValueError(
+            f"policy_delay and target_update_interval must be >= 1, got {policy_delay} and {target_update_interval}."
+        )
 
 
 def _check_action_space(action_space: spaces.Space) -> None:

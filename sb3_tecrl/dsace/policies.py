@@ -131,7 +131,9 @@ class EnsembleCritic(BaseModel):
         entropy_critic: bool = True,
         share_features_extractor: bool = False,
     ):
-        super().__init__(observation_space, action_space, features_extractor=features_extractor, normalize_images=normalize_images)
+        super().__init__(
+            observation_space, action_space, features_extractor=features_extractor, normalize_images=normalize_images
+        )
         self.share_features_extractor = share_features_extractor
         self.entropy_critic = entropy_critic
         n_members = N_REWARD_CRITICS + int(entropy_critic)
