@@ -11,6 +11,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples, Schedule
 from stable_baselines3.common.utils import FloatSchedule, get_parameters_by_name, polyak_update, update_learning_rate
+from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_tecrl.common.entropy import check_finite, step_entropy_target, trajectory_entropy_budget
 from sb3_tecrl.common.losses import (
@@ -201,8 +202,6 @@ class DSACE(OffPolicyAlgorithm):
             sde_support=False,
             support_multi_env=True,
         )
-        if self.action_space is not None:
-            _check_action_space(self.action_space)
         self.ent_coef = ent_coef
         self.ent_coef_learning_rate = ent_coef_learning_rate
         self.target_entropy = target_entropy
@@ -217,6 +216,12 @@ class DSACE(OffPolicyAlgorithm):
         self.ent_coef_optimizer: th.optim.Adam | None = None
         if _init_setup_model:
             self._setup_model()
+
+    @staticmethod
+    def _wrap_env(env: GymEnv, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:
+        """Check the action space before SB3 wraps the env, so that a bad one gets a ``ValueError`` saying what to do."""
+        _check_action_space(env.action_space)
+        return OffPolicyAlgorithm._wrap_env(env, verbose, monitor_wrapper)
 
     def _setup_model(self) -> None:
         self.policy_kwargs["entropy_critic"] = self.separate_entropy_critic

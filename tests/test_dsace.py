@@ -1,0 +1,344 @@
+"""DSACE / DSACT as algorithms: construction checks, switches, temperature, entropy critic, delays, logging."""
+
+import math
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.logger import configure
+from stable_baselines3.common.utils import set_random_seed
+
+from sb3_tecrl import DSACE, DSACT
+from sb3_tecrl.common import losses
+from sb3_tecrl.dsace import dsace as dsace_module
+
+TINY = dict(net_arch=[16, 16])
+
+
+class ConstantStateEnv(gym.Env):
+    """One observation forever, zero reward, truncated after ``max_steps``: Q_e depends on the policy only."""
+
+    def __init__(self, action_dim: int = 1, max_steps: int = 20):
+        self.observation_space = spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
+        self.action_space = spaces.Box(-1.0, 1.0, (action_dim,), dtype=np.float32)
+        self.max_steps = max_steps
+        self._steps = 0
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self._steps = 0
+        return np.zeros(2, dtype=np.float32), {}
+
+    def step(self, action):
+        self._steps += 1
+        return np.zeros(2, dtype=np.float32), 0.0, False, self._steps >= self.max_steps, {}
+
+
+def make_model(algo=DSACE, env="Pendulum-v1", **kwargs) -> DSACE:
+    # no training inside learn() unless asked: tests call train() themselves
+    params = dict(learning_starts=10_000, batch_size=32, policy_kwargs=TINY, seed=0, device="cpu")
+    params.update(kwargs)
+    return algo("MlpPolicy", env, **params)
+
+
+def fill_buffer(model: DSACE, n: int = 200) -> None:
+    """Collect ``n`` random transitions (no gradient step: ``learning_starts`` is larger)."""
+    model.learn(n)
+
+
+def silent_logger(model: DSACE) -> None:
+    model.set_logger(configure(folder=None, format_strings=[]))
+
+
+# --- bad input at construction -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("algo", [DSACE, DSACT])
+@pytest.mark.parametrize("action_space", [spaces.Discrete(3), spaces.MultiDiscrete([2, 3]), spaces.MultiBinary(2)])
+def test_non_box_action_spaces_are_rejected(algo, action_space):
+    from stable_baselines3.common.envs import IdentityEnv
+
+    env = IdentityEnv(space=action_space)
+    with pytest.raises(ValueError, match="continuous \\(Box\\) action space"):
+        algo("MlpPolicy", env)
+
+
+def test_unbounded_action_space_is_rejected():
+    from stable_baselines3.common.envs import IdentityEnvBox
+
+    env = IdentityEnvBox()
+    env.action_space = spaces.Box(-np.inf, np.inf, (1,))
+    with pytest.raises(ValueError, match="finite action bounds"):
+        DSACE("MlpPolicy", env)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(rho=0.0), "rho must be > 0"),
+        (dict(rho=-1.0), "rho must be > 0"),
+        (dict(gamma=1.0), "entropy_budget"),
+        (dict(entropy_budget=float("nan")), "finite"),
+        (dict(entropy_budget=float("inf")), "finite"),
+        (dict(separate_entropy_critic=False), "needs the entropy critic"),
+        (dict(policy_delay=0), "policy_delay"),
+        (dict(use_sde=True), "gSDE"),
+    ],
+)
+def test_invalid_hyperparameters_fail_before_anything_is_built(kwargs, message, monkeypatch):
+    # fail before the environment is even created
+    monkeypatch.setattr(gym, "make", lambda *a, **k: pytest.fail("the env was built before validation"))
+    with pytest.raises(ValueError, match=message):
+        DSACE("MlpPolicy", "Pendulum-v1", **kwargs)
+
+
+def test_gamma_one_is_accepted_with_an_explicit_budget_or_without_tec():
+    assert make_model(gamma=1.0, entropy_budget=-50.0).temperature_target == -50.0
+    assert make_model(DSACT, gamma=1.0).temperature_target == pytest.approx(-1.0 - math.log(2.0))
+
+
+def test_dsact_rejects_dsace_only_parameters():
+    with pytest.raises(TypeError, match="rho"):
+        DSACT("MlpPolicy", "Pendulum-v1", rho=2.0)
+
+
+# --- defaults and resolved targets -----------------------------------------------------------------------------------
+
+
+def test_defaults_follow_the_spec():
+    model = DSACE("MlpPolicy", "Pendulum-v1", device="cpu")
+    assert (model.learning_rate, model.ent_coef_learning_rate, model.gamma, model.tau) == (1e-4, 3e-4, 0.99, 0.005)
+    assert (model.batch_size, model.buffer_size, model.learning_starts, model.policy_delay) == (256, 1_000_000, 10_000, 2)
+    assert model.tau_b == model.tau
+    linear_sizes = [layer.weight.shape for layer in model.critic.q_net.layers]
+    assert linear_sizes == [(3, 4, 256), (3, 256, 256), (3, 256, 256), (3, 256, 2)]
+    assert isinstance(model.critic.q_net.activation, th.nn.GELU)
+    assert [m.out_features for m in model.actor.latent_pi if isinstance(m, th.nn.Linear)] == [256, 256, 256]
+    assert (model.actor.log_std_min, model.actor.log_std_max) == (-20.0, 0.5)
+    # Pendulum: H0 = -1, c = log 2, budget (rho * H0 - c) / (1 - gamma)
+    assert model.temperature_target == pytest.approx((-1.0 - math.log(2.0)) / 0.01)
+    # DSAC-T: two reward critics only and the per-step target H0 - c
+    dsact = DSACT("MlpPolicy", "Pendulum-v1", device="cpu")
+    assert dsact.critic.q_net.layers[0].weight.shape[0] == 2
+    assert dsact.temperature_target == pytest.approx(-1.0 - math.log(2.0))
+
+
+def test_rho_scales_the_budget_and_tec_off_uses_the_step_target():
+    assert make_model(rho=20.0).temperature_target == pytest.approx((-20.0 - math.log(2.0)) / 0.01)
+    assert make_model(trajectory_entropy_constraint=False).temperature_target == pytest.approx(-1.0 - math.log(2.0))
+    assert make_model(target_entropy=-3.0, gamma=0.9).temperature_target == pytest.approx((-3.0 + math.log(2.0) - math.log(2.0)) / 0.1)
+
+
+# --- the switches ----------------------------------------------------------------------------------------------------
+
+
+def record_reward_targets(monkeypatch) -> list:
+    calls = []
+    original = losses.reward_targets
+
+    def spy(*args, **kwargs):
+        calls.append(args[-1] if len(args) == 6 else kwargs["entropy_bonus"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(dsace_module, "reward_targets", spy)
+    return calls
+
+
+def test_dsact_reward_target_contains_the_entropy_term_and_dsace_does_not(monkeypatch):
+    calls = record_reward_targets(monkeypatch)
+    for algo in (DSACE, DSACT):
+        model = make_model(algo, ent_coef=0.5)
+        fill_buffer(model, 100)
+        silent_logger(model)
+        calls.clear()
+        model.train(gradient_steps=1, batch_size=16)
+        (bonus,) = calls
+        if algo is DSACE:
+            assert bonus is None
+        else:
+            # -alpha * log pi'(a'|s'), a tensor that depends on the temperature
+            assert bonus is not None and bonus.shape == (16, 1) and th.all(bonus != 0)
+
+
+def reward_critic_after_one_step(algo, ent_coef: float) -> th.Tensor:
+    model = make_model(algo, ent_coef=ent_coef)
+    fill_buffer(model, 100)
+    silent_logger(model)
+    set_random_seed(1)
+    model.train(gradient_steps=1, batch_size=16)
+    return th.cat([p[:2].flatten() for p in model.critic.q_net.parameters()])
+
+
+def test_temperature_moves_only_dsact_reward_critic():
+    # one gradient step, no actor update (policy_delay=2): the reward critics see alpha only through their target
+    assert th.equal(reward_critic_after_one_step(DSACE, 0.1), reward_critic_after_one_step(DSACE, 10.0))
+    assert not th.equal(reward_critic_after_one_step(DSACT, 0.1), reward_critic_after_one_step(DSACT, 10.0))
+
+
+def one_step(model: DSACE) -> None:
+    silent_logger(model)
+    set_random_seed(7)
+    model.train(gradient_steps=1, batch_size=16)
+
+
+def snapshot(model: DSACE) -> dict[str, th.Tensor]:
+    return {
+        "critic": th.cat([p.flatten() for p in model.critic.parameters()]),
+        "actor": th.cat([p.flatten() for p in model.actor.parameters()]),
+        "log_alpha": model.log_ent_coef.detach().clone(),
+    }
+
+
+def test_tec_switch_changes_only_the_temperature_update():
+    with_tec, without_tec = make_model(policy_delay=1), make_model(policy_delay=1, trajectory_entropy_constraint=False)
+    for model in (with_tec, without_tec):
+        fill_buffer(model, 100)
+        model.replay_buffer = with_tec.replay_buffer
+        one_step(model)
+    a, b = snapshot(with_tec), snapshot(without_tec)
+    assert th.equal(a["critic"], b["critic"]) and th.equal(a["actor"], b["actor"])
+    assert not th.equal(a["log_alpha"], b["log_alpha"])
+
+
+def test_res_switch_changes_reward_target_and_actor_but_not_the_step_temperature_update():
+    separate = make_model(policy_delay=1, trajectory_entropy_constraint=False)
+    soft = make_model(DSACT, policy_delay=1)
+    fill_buffer(separate, 100)
+    soft.replay_buffer = separate.replay_buffer
+    # same actor and reward critics to start from
+    soft.actor.load_state_dict(separate.actor.state_dict())
+    soft.actor_target.load_state_dict(separate.actor_target.state_dict())
+    for source, target in ((separate.critic, soft.critic), (separate.critic_target, soft.critic_target)):
+        for p_source, p_target in zip(source.parameters(), target.parameters(), strict=True):
+            p_target.data.copy_(p_source.data[:2])
+    for model in (separate, soft):
+        one_step(model)
+    reward_params = [th.cat([p[:2].flatten() for p in m.critic.q_net.parameters()]) for m in (separate, soft)]
+    assert not th.equal(*reward_params)
+    assert not th.equal(snapshot(separate)["actor"], snapshot(soft)["actor"])
+    # both tune alpha on -log pi against H0 - c, with the same actor and noise
+    assert th.allclose(snapshot(separate)["log_alpha"], snapshot(soft)["log_alpha"])
+
+
+# --- temperature direction -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("budget, direction", [(-1e4, -1.0), (1e4, 1.0)])
+def test_alpha_falls_above_the_budget_and_rises_below(budget: float, direction: float):
+    model = make_model(entropy_budget=budget, policy_delay=1)
+    fill_buffer(model, 100)
+    silent_logger(model)
+    before = model.log_ent_coef.item()
+    model.train(gradient_steps=5, batch_size=16)
+    assert np.sign(model.log_ent_coef.item() - before) == direction
+
+
+# --- the entropy critic learns the discounted entropy of a fixed policy ----------------------------------------------
+
+
+def test_entropy_critic_converges_to_the_discounted_policy_entropy():
+    gamma = 0.8
+    model = make_model(env=ConstantStateEnv(), gamma=gamma, tau=0.05, policy_delay=1, learning_rate=3e-3, ent_coef=0.1)
+    fill_buffer(model, 300)
+    silent_logger(model)
+    model.actor.requires_grad_(False)  # a fixed policy: only the critics learn
+    set_random_seed(0)
+    model.train(gradient_steps=1500, batch_size=64)
+
+    obs = th.zeros(20_000, 2)
+    with th.no_grad():
+        _, log_prob = model.actor.action_log_prob(obs)
+        step_entropy = -log_prob.mean().item()
+        actions = th.rand(256, 1) * 2 - 1
+        q_e = model.critic(obs[:256], actions).entropy
+    # Q_e(s, a) = sum_{t >= 1} gamma^t H = gamma H / (1 - gamma), whatever the action
+    expected = gamma * step_entropy / (1 - gamma)
+    assert abs(step_entropy) > 0.1
+    assert q_e.mean().item() == pytest.approx(expected, rel=0.05, abs=0.05)
+    assert q_e.std().item() < 0.05 * abs(expected) + 0.05
+
+
+# --- policy delay and gradient steps ---------------------------------------------------------------------------------
+
+
+def optimizer_steps(optimizer: th.optim.Optimizer) -> int:
+    state = next(iter(optimizer.state.values()), None)
+    return 0 if state is None else int(state["step"])
+
+
+@pytest.mark.parametrize("gradient_steps, calls, policy_delay", [(4, 1, 2), (3, 2, 2), (5, 1, 3)])
+def test_policy_delay_counts_every_gradient_step(gradient_steps: int, calls: int, policy_delay: int):
+    model = make_model(policy_delay=policy_delay)
+    fill_buffer(model, 50)
+    silent_logger(model)
+    before = model._n_updates
+    actor_before = th.cat([p.flatten() for p in model.actor_target.parameters()]).clone()
+    for _ in range(calls):
+        model.train(gradient_steps=gradient_steps, batch_size=16)
+    total = gradient_steps * calls
+    actor_updates = (before + total) // policy_delay - before // policy_delay
+    assert model._n_updates == before + total
+    assert optimizer_steps(model.critic.optimizer) - 0 >= total
+    assert optimizer_steps(model.actor.optimizer) == (model._n_updates // policy_delay)
+    assert optimizer_steps(model.ent_coef_optimizer) == (model._n_updates // policy_delay)
+    assert actor_updates >= 1
+    assert not th.equal(actor_before, th.cat([p.flatten() for p in model.actor_target.parameters()]))
+
+
+# --- logging and save/load -------------------------------------------------------------------------------------------
+
+SPEC_KEYS = {
+    "critic_loss",
+    "entropy_critic_loss",
+    "actor_loss",
+    "ent_coef",
+    "ent_coef_loss",
+    "entropy",
+    "entropy_q",
+    "trajectory_entropy",
+    "entropy_budget",
+    "q_mean",
+    "q_std",
+    "q_std_ema",
+    "n_updates",
+}
+
+
+def test_logs_the_spec_keys_without_item_per_step(monkeypatch):
+    model = make_model()
+    fill_buffer(model, 50)
+    silent_logger(model)
+
+    callers = []
+    original_item = th.Tensor.item
+
+    def recording_item(self):
+        callers.append(sys._getframe(1).f_code.co_filename)
+        return original_item(self)
+
+    monkeypatch.setattr(th.Tensor, "item", recording_item)
+    model.train(gradient_steps=4, batch_size=16)
+    monkeypatch.undo()
+    # (torch's own optimizer may call it; our update must not)
+    assert not [caller for caller in callers if "sb3_tecrl" in caller]
+    logged = {key.split("/")[1] for key in model.logger.name_to_value if key.startswith("train/")}
+    assert SPEC_KEYS <= logged
+    assert model.logger.name_to_value["train/n_updates"] == model._n_updates
+    assert model.logger.name_to_value["train/entropy_budget"] == model.temperature_target
+
+
+@pytest.mark.parametrize("algo", [DSACE, DSACT])
+def test_save_load_gives_identical_predictions(algo, tmp_path):
+    model = make_model(algo, learning_starts=100)
+    model.learn(300)
+    model.save(tmp_path / "model")
+    loaded = algo.load(tmp_path / "model", device="cpu")
+    obs = np.stack([model.observation_space.sample() for _ in range(16)])
+    assert np.array_equal(model.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0])
+    assert th.equal(model.critic_std_ema, loaded.critic_std_ema)
+    assert model.temperature_target == loaded.temperature_target
+    for key, value in model.policy.state_dict().items():
+        assert th.equal(value, loaded.policy.state_dict()[key]), key

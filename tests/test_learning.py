@@ -1,0 +1,72 @@
+"""
+Learning check (slow, not in CI's default run): DSAC-E solves Pendulum-v1 within 20k steps.
+
+Run the test with ``python -m pytest -m slow tests/test_learning.py``; print the steps each algorithm needed on the
+same seeds (DSAC-E, DSAC-T and SB3's SAC with the zoo's Pendulum settings) with ``python tests/test_learning.py``.
+"""
+
+import sys
+
+import gymnasium as gym
+import pytest
+import torch as th
+from stable_baselines3 import SAC
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.evaluation import evaluate_policy
+
+from sb3_tecrl import DSACE, DSACT
+from sb3_tecrl.demo import PENDULUM_KWARGS
+
+THRESHOLD = -200.0
+BUDGET = 20_000
+EVAL_FREQ = 1_000
+SEEDS = (0, 1, 2)
+# rl-baselines3-zoo's SAC settings for Pendulum-v1
+SAC_PENDULUM_KWARGS = dict(learning_rate=1e-3)
+
+
+class StepsToThreshold(BaseCallback):
+    """Evaluate deterministically every ``eval_freq`` steps; stop training once the mean return reaches the threshold."""
+
+    def __init__(self, eval_env: gym.Env, eval_freq: int = EVAL_FREQ, threshold: float = THRESHOLD):
+        super().__init__()
+        self.eval_env = eval_env
+        self.eval_freq = eval_freq
+        self.threshold = threshold
+        self.solved_at: int | None = None
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps % self.eval_freq != 0:
+            return True
+        mean_return, _ = evaluate_policy(self.model, self.eval_env, n_eval_episodes=10, deterministic=True)
+        if mean_return >= self.threshold:
+            self.solved_at = self.num_timesteps
+        return self.solved_at is None
+
+
+def steps_to_solve(algo: type[BaseAlgorithm], seed: int, **kwargs) -> int | None:
+    """:return: the environment steps after which the deterministic mean return reached -200, or None within 20k"""
+    th.set_num_threads(1)
+    model = algo("MlpPolicy", "Pendulum-v1", seed=seed, **kwargs)
+    eval_env = gym.make("Pendulum-v1")
+    eval_env.reset(seed=1000 + seed)
+    callback = StepsToThreshold(eval_env)
+    model.learn(BUDGET, callback=callback)
+    return callback.solved_at
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", SEEDS)
+def test_dsace_solves_pendulum(seed: int) -> None:
+    solved_at = steps_to_solve(DSACE, seed, **PENDULUM_KWARGS)
+    assert solved_at is not None, f"DSACE did not reach {THRESHOLD} on Pendulum-v1 within {BUDGET} steps (seed {seed})"
+
+
+if __name__ == "__main__":
+    candidates = {"DSACE": (DSACE, PENDULUM_KWARGS), "DSACT": (DSACT, PENDULUM_KWARGS), "SAC": (SAC, SAC_PENDULUM_KWARGS)}
+    names = sys.argv[1:] or list(candidates)
+    for name in names:
+        algo, kwargs = candidates[name]
+        steps = [steps_to_solve(algo, seed, **kwargs) for seed in SEEDS]
+        print(f"{name}: steps to mean deterministic return >= {THRESHOLD} on seeds {SEEDS}: {steps}", flush=True)
