@@ -129,7 +129,8 @@ def test_defaults_follow_the_spec():
 def test_rho_scales_the_budget_and_tec_off_uses_the_step_target():
     assert make_model(rho=20.0).temperature_target == pytest.approx((-20.0 - math.log(2.0)) / 0.01)
     assert make_model(trajectory_entropy_constraint=False).temperature_target == pytest.approx(-1.0 - math.log(2.0))
-    assert make_model(target_entropy=-3.0, gamma=0.9).temperature_target == pytest.approx((-3.0 + math.log(2.0) - math.log(2.0)) / 0.1)
+    # a float target_entropy is in SB3 units: H0 = -3 + c, budget (H0 - c) / (1 - gamma) = -3 / 0.1
+    assert make_model(target_entropy=-3.0, gamma=0.9).temperature_target == pytest.approx(-30.0)
 
 
 # --- the switches ----------------------------------------------------------------------------------------------------
@@ -325,7 +326,7 @@ def test_logs_the_spec_keys_without_item_per_step(monkeypatch):
     # (torch's own optimizer may call it; our update must not)
     assert not [caller for caller in callers if "sb3_tecrl" in caller]
     logged = {key.split("/")[1] for key in model.logger.name_to_value if key.startswith("train/")}
-    assert SPEC_KEYS <= logged
+    assert logged >= SPEC_KEYS
     assert model.logger.name_to_value["train/n_updates"] == model._n_updates
     assert model.logger.name_to_value["train/entropy_budget"] == model.temperature_target
 
@@ -342,3 +343,42 @@ def test_save_load_gives_identical_predictions(algo, tmp_path):
     assert model.temperature_target == loaded.temperature_target
     for key, value in model.policy.state_dict().items():
         assert th.equal(value, loaded.policy.state_dict()[key]), key
+
+
+# --- SAC's forms of ent_coef and n-step replay -----------------------------------------------------------------------
+
+
+def test_ent_coef_forms():
+    assert model_alpha(make_model(ent_coef="auto_0.1")) == pytest.approx(0.1)
+    assert model_alpha(make_model(ent_coef="auto")) == pytest.approx(1.0)
+    fixed = make_model(ent_coef=0.3, policy_delay=1)
+    assert fixed.ent_coef_optimizer is None
+    fill_buffer(fixed, 50)
+    silent_logger(fixed)
+    fixed.train(gradient_steps=2, batch_size=16)
+    assert model_alpha(fixed) == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="greater than 0"):
+        make_model(ent_coef="auto_-1")
+
+
+def model_alpha(model: DSACE) -> float:
+    return model._current_ent_coef().item()
+
+
+def test_n_step_replay_uses_per_sample_discounts(monkeypatch):
+    with pytest.warns(UserWarning, match="intermediate steps"):
+        model = make_model(n_steps=3, gamma=0.9)
+    fill_buffer(model, 100)
+    silent_logger(model)
+    seen = []
+    original = losses.entropy_target
+
+    def spy(dones, discounts, *args):
+        seen.append(discounts)
+        return original(dones, discounts, *args)
+
+    monkeypatch.setattr(dsace_module, "entropy_target", spy)
+    model.train(gradient_steps=1, batch_size=64)
+    (discounts,) = seen
+    assert isinstance(discounts, th.Tensor) and discounts.shape == (64, 1)
+    assert set(np.round(discounts.flatten().tolist(), 5)) <= {0.9, 0.81, 0.729}
