@@ -382,3 +382,13 @@ def test_n_step_replay_uses_per_sample_discounts(monkeypatch):
     (discounts,) = seen
     assert isinstance(discounts, th.Tensor) and discounts.shape == (64, 1)
     assert set(np.round(discounts.flatten().tolist(), 5)) <= {0.9, 0.81, 0.729}
+
+
+@pytest.mark.parametrize("env_form", ["id", "gym", "vec"])
+def test_env_as_id_gym_env_or_vecenv_and_float_timesteps(env_form: str):
+    from stable_baselines3.common.env_util import make_vec_env
+
+    env = {"id": lambda: "Pendulum-v1", "gym": lambda: gym.make("Pendulum-v1"), "vec": lambda: make_vec_env("Pendulum-v1", 2)}
+    model = make_model(env=env[env_form](), learning_starts=64, batch_size=16)
+    model.learn(1.5e2)
+    assert model.num_timesteps >= 150 and model._n_updates > 0
