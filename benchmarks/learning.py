@@ -59,7 +59,7 @@ class Algo:
 
 
 TASKS = {
-    "Pendulum-v1": Task("Pendulum-v1", budget=10_000, eval_freq=1_000, learning_starts=100),
+    "Pendulum-v1": Task("Pendulum-v1", budget=8_000, eval_freq=1_000, learning_starts=100),
     "InvertedDoublePendulum-v4": Task("InvertedDoublePendulum-v4", budget=20_000, eval_freq=2_000, learning_starts=1_000),
     "Hopper-v4": Task("Hopper-v4", budget=30_000, eval_freq=3_000, learning_starts=1_000),
 }
