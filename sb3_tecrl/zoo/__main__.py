@@ -10,7 +10,7 @@ It registers dsace/dsact, then runs the zoo program ``rl_zoo3.<command>`` with t
 import runpy
 import sys
 
-from sb3_tecrl.zoo.registration import PLAY_PROGRAMS, register
+from sb3_tecrl.zoo.registration import register
 
 COMMANDS = ("train", "enjoy", "record_video", "record_training", "push_to_hub", "load_from_hub")
 
@@ -19,7 +19,7 @@ def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
         sys.exit(f"usage: python -m sb3_tecrl.zoo {{{','.join(COMMANDS)}}} [zoo arguments]")
     program = f"rl_zoo3.{sys.argv[1]}"
-    register(inference_only=program in PLAY_PROGRAMS)
+    register()
     sys.argv = [program, *sys.argv[2:]]
     runpy.run_module(program, run_name="__main__", alter_sys=True)
 

@@ -59,8 +59,8 @@ def warn_once(substitute_id: str, error: ImportError) -> None:
 
 def substitute_legacy_mujoco_envs() -> list[str]:
     """
-    Route every registered v2/v3 MuJoCo id that has a v4 MuJoCo equivalent through :class:`LegacyMujocoEntryPoint`.
-    Idempotent.
+    Route every registered v2/v3 MuJoCo id that has a v4 MuJoCo equivalent through :class:`LegacyMujocoEntryPoint`,
+    and give it the time limit of the v4 id where Gymnasium registers none. Idempotent.
 
     :return: the ids concerned
     """
@@ -73,5 +73,8 @@ def substitute_legacy_mujoco_envs() -> list[str]:
             continue
         if not isinstance(spec.entry_point, LegacyMujocoEntryPoint):
             spec.entry_point = LegacyMujocoEntryPoint(spec.entry_point, substitute_id)
+        if spec.max_episode_steps is None:
+            # Gymnasium 1.x registers these ids without their time limit (1000 steps in gym, as for v4)
+            spec.max_episode_steps = gym.registry[substitute_id].max_episode_steps
         routed.append(env_id)
     return routed

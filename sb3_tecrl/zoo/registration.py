@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 # Zoo programs that only play a trained agent: they load models without allocating the replay buffer
-PLAY_PROGRAMS = frozenset({"rl_zoo3.enjoy", "rl_zoo3.record_video", "rl_zoo3.record_training", "rl_zoo3.push_to_hub"})
-PLAY_CLI_COMMANDS = frozenset({"enjoy"})
+PLAY_PROGRAMS = frozenset({"enjoy", "record_video", "record_training", "push_to_hub"})
 
 
 def algorithms() -> dict[str, type]:
@@ -35,42 +34,43 @@ def hyperparams_path(algo: str) -> Path:
     raise FileNotFoundError(f"sb3-tecrl's hyperparams/{algo}.yml is missing from {package}: reinstall sb3-tecrl.")
 
 
-def is_play_program() -> bool:
-    """:return: whether this interpreter runs one of the zoo's programs that only play a trained agent"""
-    main_spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    if main_spec is not None and main_spec.name in PLAY_PROGRAMS:
-        return True
-    return Path(sys.argv[0]).name == "rl_zoo3" and sys.argv[1:2] and sys.argv[1] in PLAY_CLI_COMMANDS
-
-
-def without_replay_buffer(algo_class: type) -> type:
+def called_by_play_program() -> bool:
     """
-    A subclass of ``algo_class`` whose ``load`` defaults to ``buffer_size=1``, as the zoo does for its own off-policy
-    algorithms when it only plays an agent. It loads plain ``algo_class`` instances.
+    :return: whether the current call comes from one of the zoo's programs that only play a trained agent
+        (``python -m rl_zoo3.enjoy``, the ``rl_zoo3 enjoy`` console script, ``python -m sb3_tecrl.zoo enjoy``, ...)
+    """
+    frame = sys._getframe(1)
+    while frame is not None:
+        path = Path(frame.f_code.co_filename)
+        if path.stem in PLAY_PROGRAMS and path.parent.name == "rl_zoo3":
+            return True
+        frame = frame.f_back
+    return False
+
+
+def zoo_variant(algo_class: type) -> type:
+    """
+    The class registered with the zoo: ``algo_class`` whose ``load`` defaults to ``buffer_size=1`` when a zoo program
+    only plays the agent, as the zoo does for its own off-policy algorithms. It loads plain ``algo_class`` instances.
     """
 
     def load(cls: type, *args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("buffer_size", 1)
+        if called_by_play_program():
+            kwargs.setdefault("buffer_size", 1)
         return algo_class.load(*args, **kwargs)
 
     return type(algo_class.__name__, (algo_class,), {"load": classmethod(load), "__module__": algo_class.__module__})
 
 
-def register(inference_only: bool | None = None) -> None:
-    """
-    Register dsace and dsact with the RL Zoo. Idempotent.
-
-    :param inference_only: load models without their replay buffer (enjoy, record_video, push_to_hub);
-        ``None`` detects it from the running program
-    """
+def register() -> None:
+    """Register dsace and dsact with the RL Zoo. Idempotent."""
     from rl_zoo3 import exp_manager, hyperparams_opt, utils
 
     from sb3_tecrl.zoo.envs import substitute_legacy_mujoco_envs
     from sb3_tecrl.zoo.hyperparams_opt import CONVERTERS, SAMPLERS
 
-    play = is_play_program() if inference_only is None else inference_only
     for name, algo_class in algorithms().items():
-        utils.ALGOS[name] = without_replay_buffer(algo_class) if play else algo_class
+        utils.ALGOS[name] = zoo_variant(algo_class)
     hyperparams_opt.HYPERPARAMS_SAMPLER.update(SAMPLERS)
     hyperparams_opt.HYPERPARAMS_CONVERTER.update(CONVERTERS)
     use_shipped_hyperparams(exp_manager.ExperimentManager)
