@@ -1,5 +1,8 @@
+import io
 import math
+import pathlib
 import warnings
+from collections.abc import Iterable
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -11,7 +14,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples, Schedule
 from stable_baselines3.common.utils import FloatSchedule, get_parameters_by_name, polyak_update, update_learning_rate
-from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.vec_env import VecCheckNan, VecEnv, is_vecenv_wrapped
 
 from sb3_tecrl.common.entropy import check_finite, step_entropy_target, trajectory_entropy_budget
 from sb3_tecrl.common.losses import (
@@ -25,6 +28,7 @@ from sb3_tecrl.common.losses import (
     temperature_update_loss,
     update_std_ema,
 )
+from sb3_tecrl.common.random_state import capture_random_states, restore_random_states
 from sb3_tecrl.dsace.policies import (
     N_REWARD_CRITICS,
     Actor,
@@ -219,9 +223,14 @@ class DSACE(OffPolicyAlgorithm):
 
     @staticmethod
     def _wrap_env(env: GymEnv, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:
-        """Check the action space before SB3 wraps the env, so that a bad one gets a ``ValueError`` saying what to do."""
+        """
+        Wrap the env as SB3 does, after checking its action space (a ``ValueError`` saying what to do), and guard it
+        with ``VecCheckNan``: a NaN or inf in observations, rewards or actions raises a ``ValueError`` at the step it
+        appears, before it can reach the replay buffer and the critics.
+        """
         _check_action_space(env.action_space)
-        return OffPolicyAlgorithm._wrap_env(env, verbose, monitor_wrapper)
+        vec_env = OffPolicyAlgorithm._wrap_env(env, verbose, monitor_wrapper)
+        return vec_env if is_vecenv_wrapped(vec_env, VecCheckNan) else VecCheckNan(vec_env, raise_exception=True)
 
     def _setup_model(self) -> None:
         self.policy_kwargs["entropy_critic"] = self.separate_entropy_critic
@@ -415,6 +424,48 @@ class DSACE(OffPolicyAlgorithm):
             reset_num_timesteps=reset_num_timesteps,
             progress_bar=progress_bar,
         )
+
+    def save(
+        self,
+        path: str | pathlib.Path | io.BufferedIOBase,
+        exclude: Iterable[str] | None = None,
+        include: Iterable[str] | None = None,
+    ) -> None:
+        """
+        Save all the attributes of the object and the model parameters in a zip-file, as SB3 does, plus the states of
+        the random number generators, so that ``load`` followed by ``learn(reset_num_timesteps=False)`` continues the
+        run exactly (on CPU, with the same environment state).
+
+        :param path: path to the file where the rl agent should be saved
+        :param exclude: name of parameters that should be excluded in addition to the default ones
+        :param include: name of parameters that might be excluded but should be included anyway
+        """
+        self.random_states = capture_random_states(self.action_space)
+        try:
+            super().save(path, exclude, include)
+        finally:
+            del self.random_states
+
+    @classmethod
+    def load(  # type: ignore[override]
+        cls: type[SelfDSACE],
+        path: str | pathlib.Path | io.BufferedIOBase,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs: Any,
+    ) -> SelfDSACE:
+        """
+        Load the model from a zip-file, as SB3 does, and restore the random number generators' states saved with it.
+        The parameters are those of ``BaseAlgorithm.load``.
+        """
+        model = super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
+        random_states = model.__dict__.pop("random_states", None)
+        if random_states is not None:
+            restore_random_states(random_states, model.action_space)
+        return model
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "actor", "actor_target", "critic", "critic_target"]
