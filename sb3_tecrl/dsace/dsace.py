@@ -2,6 +2,7 @@ import io
 import math
 import pathlib
 import warnings
+from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any, ClassVar, TypeVar
 
@@ -14,7 +15,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples, Schedule
 from stable_baselines3.common.utils import FloatSchedule, get_parameters_by_name, polyak_update, update_learning_rate
-from stable_baselines3.common.vec_env import VecCheckNan, VecEnv, is_vecenv_wrapped
+from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_tecrl.common.entropy import check_finite, step_entropy_target, trajectory_entropy_budget
 from sb3_tecrl.common.losses import (
@@ -40,21 +41,6 @@ from sb3_tecrl.dsace.policies import (
 )
 
 SelfDSACE = TypeVar("SelfDSACE", bound="DSACE")
-
-# Logged statistics, in the order they are stacked in ``train()``
-_STAT_KEYS = (
-    "critic_loss",
-    "entropy_critic_loss",
-    "actor_loss",
-    "ent_coef_loss",
-    "ent_coef",
-    "entropy",
-    "entropy_q",
-    "trajectory_entropy",
-    "q_mean",
-    "q_std",
-)
-_LOSS_KEYS = ("critic_loss", "entropy_critic_loss", "actor_loss", "ent_coef_loss")
 
 
 class DSACE(OffPolicyAlgorithm):
@@ -223,14 +209,27 @@ class DSACE(OffPolicyAlgorithm):
 
     @staticmethod
     def _wrap_env(env: GymEnv, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:
-        """
-        Wrap the env as SB3 does, after checking its action space (a ``ValueError`` saying what to do), and guard it
-        with ``VecCheckNan``: a NaN or inf in observations, rewards or actions raises a ``ValueError`` at the step it
-        appears, before it can reach the replay buffer and the critics.
-        """
+        """Check the action space before SB3 wraps the env, so that a bad one gets a ``ValueError`` saying what to do."""
         _check_action_space(env.action_space)
-        vec_env = OffPolicyAlgorithm._wrap_env(env, verbose, monitor_wrapper)
-        return vec_env if is_vecenv_wrapped(vec_env, VecCheckNan) else VecCheckNan(vec_env, raise_exception=True)
+        return OffPolicyAlgorithm._wrap_env(env, verbose, monitor_wrapper)
+
+    def _store_transition(
+        self,
+        replay_buffer: ReplayBuffer,
+        buffer_action: np.ndarray,
+        new_obs: np.ndarray | dict[str, np.ndarray],
+        reward: np.ndarray,
+        dones: np.ndarray,
+        infos: list[dict[str, Any]],
+    ) -> None:
+        """
+        Store a transition as SB3 does, after checking that its observation and reward are finite: a NaN or inf
+        raises a ``ValueError`` at the step it appears, before it can reach the replay buffer and the critics.
+        (An outer ``VecCheckNan`` wrapper would do the same but would break ``EvalCallback``'s ``VecNormalize``
+        synchronisation, which walks the training and evaluation wrappers in lockstep.)
+        """
+        _check_finite_transition(new_obs, reward, self.num_timesteps)
+        super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)
 
     def _setup_model(self) -> None:
         self.policy_kwargs["entropy_critic"] = self.separate_entropy_critic
@@ -300,18 +299,45 @@ class DSACE(OffPolicyAlgorithm):
             step_stats.append(self._gradient_step(replay_data, update_actor=self._n_updates % self.policy_delay == 0))
         self._record_stats(step_stats)
 
-    def _gradient_step(self, replay_data: ReplayBufferSamples, update_actor: bool) -> th.Tensor:
+    def _gradient_step(self, replay_data: ReplayBufferSamples, update_actor: bool) -> dict[str, th.Tensor]:
         """
         One gradient step: PEV and PIS every step; PIM, TUP and the target networks when ``update_actor``.
         All losses are computed from the same parameters (as in the official DSAC-T code) and back-propagated once:
         their parameter sets are disjoint, since the actor's loss sees the critics through detached weights.
 
-        :return: the step's statistics, stacked in the order of ``_STAT_KEYS`` (NaN where not computed)
+        :return: the step's statistics (detached scalars; only those computed at this step)
+        """
+        ent_coef = self._current_ent_coef()
+        features = self.critic.features(replay_data.observations)
+        losses, stats = self._critic_losses(replay_data, features, ent_coef)
+        optimizers = [self.critic.optimizer]
+        if update_actor:
+            actor_losses, actor_stats = self._actor_and_temperature_losses(replay_data, features.detach(), ent_coef)
+            losses.update(actor_losses)
+            stats.update(actor_stats)
+            optimizers.append(self.actor.optimizer)
+            if "ent_coef_loss" in losses:
+                optimizers.append(self.ent_coef_optimizer)  # type: ignore[arg-type]
+
+        for optimizer in optimizers:
+            optimizer.zero_grad()
+        th.stack(list(losses.values())).sum().backward()
+        for optimizer in optimizers:
+            optimizer.step()
+        if update_actor and (self._n_updates // self.policy_delay) % self.target_update_interval == 0:
+            self._update_targets()
+        return {**{key: loss.detach() for key, loss in losses.items()}, **stats, "ent_coef": ent_coef.reshape(())}
+
+    def _critic_losses(
+        self, replay_data: ReplayBufferSamples, features: th.Tensor, ent_coef: th.Tensor
+    ) -> tuple[dict[str, th.Tensor], dict[str, th.Tensor]]:
+        """
+        PEV (reward critics) and, with an entropy critic, PIS, on a batch.
+
+        :param features: the critic's features of ``replay_data.observations``
+        :return: the losses and detached statistics
         """
         discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
-        ent_coef = self._current_ent_coef()
-        nan = th.full((), float("nan"), device=self.device)
-
         with th.no_grad():
             next_actions, next_log_prob = self.actor_target.action_log_prob(replay_data.next_observations)
             next_log_prob = next_log_prob.reshape(-1, 1)
@@ -323,63 +349,42 @@ class DSACE(OffPolicyAlgorithm):
                 replay_data.rewards, replay_data.dones, discounts, next_value, next_value_sample, entropy_bonus
             )
 
-        features = self.critic.features(replay_data.observations)
         values = self.critic.evaluate(features, replay_data.actions)
         self.critic_std_ema = update_std_ema(self.critic_std_ema, values.std.detach(), self.tau_b)
-        critic_loss = policy_evaluation_loss(values.mean, values.std, target, target_sample, self.critic_std_ema)
-        loss = critic_loss
-        entropy_critic_loss = nan
+        losses = {"critic_loss": policy_evaluation_loss(values.mean, values.std, target, target_sample, self.critic_std_ema)}
         if values.entropy is not None:
             assert next_values.entropy is not None
             entropy_critic_target = entropy_target(replay_data.dones, discounts, next_log_prob, next_values.entropy)
-            entropy_critic_loss = policy_introspection_loss(values.entropy, entropy_critic_target)
-            loss = loss + entropy_critic_loss
+            losses["entropy_critic_loss"] = policy_introspection_loss(values.entropy, entropy_critic_target)
+        stats = {"q_mean": values.mean.detach().mean(), "q_std": values.std.detach().mean()}
+        return losses, stats
 
-        actor_loss = ent_coef_loss = entropy = entropy_q = trajectory_entropy = nan
-        optimizers = [self.critic.optimizer]
-        if update_actor:
-            actions_pi, log_prob = self.actor.action_log_prob(replay_data.observations)
-            log_prob = log_prob.reshape(-1, 1)
-            values_pi = self.critic.evaluate(features.detach(), actions_pi, frozen=True)
-            actor_loss = policy_improvement_loss(log_prob, values_pi.mean.min(dim=0).values, values_pi.entropy, ent_coef)
-            loss = loss + actor_loss
-            optimizers.append(self.actor.optimizer)
-            entropy = -log_prob.detach().mean()
-            step_entropy_estimate = -log_prob.detach()
-            if values_pi.entropy is not None:
-                entropy_q = values_pi.entropy.detach().mean()
-                trajectory_entropy = entropy + entropy_q
-            if self.ent_coef_optimizer is not None:
-                assert self.log_ent_coef is not None
-                if self.trajectory_entropy_constraint:
-                    assert values_pi.entropy is not None
-                    step_entropy_estimate = step_entropy_estimate + values_pi.entropy.detach()
-                ent_coef_loss = temperature_update_loss(self.log_ent_coef, step_entropy_estimate, self.temperature_target)
-                loss = loss + ent_coef_loss
-                optimizers.append(self.ent_coef_optimizer)
+    def _actor_and_temperature_losses(
+        self, replay_data: ReplayBufferSamples, features: th.Tensor, ent_coef: th.Tensor
+    ) -> tuple[dict[str, th.Tensor], dict[str, th.Tensor]]:
+        """
+        PIM and, when alpha is learned, TUP, on a batch.
 
-        for optimizer in optimizers:
-            optimizer.zero_grad()
-        loss.backward()
-        for optimizer in optimizers:
-            optimizer.step()
-        if update_actor and (self._n_updates // self.policy_delay) % self.target_update_interval == 0:
-            self._update_targets()
-
-        return th.stack(
-            [
-                critic_loss.detach(),
-                entropy_critic_loss.detach(),
-                actor_loss.detach(),
-                ent_coef_loss.detach(),
-                ent_coef.reshape(()),
-                entropy,
-                entropy_q,
-                trajectory_entropy,
-                values.mean.detach().mean(),
-                values.std.detach().mean(),
-            ]
-        )
+        :param features: the critic's (detached) features of ``replay_data.observations``
+        :return: the losses and detached statistics
+        """
+        actions_pi, log_prob = self.actor.action_log_prob(replay_data.observations)
+        log_prob = log_prob.reshape(-1, 1)
+        values_pi = self.critic.evaluate(features, actions_pi, frozen=True)
+        losses = {
+            "actor_loss": policy_improvement_loss(log_prob, values_pi.mean.min(dim=0).values, values_pi.entropy, ent_coef)
+        }
+        step_entropy = -log_prob.detach()
+        stats = {"entropy": step_entropy.mean()}
+        trajectory_entropy = None
+        if values_pi.entropy is not None:
+            trajectory_entropy = step_entropy + values_pi.entropy.detach()
+            stats.update(entropy_q=values_pi.entropy.detach().mean(), trajectory_entropy=trajectory_entropy.mean())
+        if self.log_ent_coef is not None:
+            entropy_estimate = trajectory_entropy if self.trajectory_entropy_constraint else step_entropy
+            assert entropy_estimate is not None
+            losses["ent_coef_loss"] = temperature_update_loss(self.log_ent_coef, entropy_estimate, self.temperature_target)
+        return losses, stats
 
     @th.no_grad()
     def _update_targets(self) -> None:
@@ -390,19 +395,21 @@ class DSACE(OffPolicyAlgorithm):
         # Copy running stats, see https://github.com/DLR-RM/stable-baselines3/issues/996
         polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
 
-    def _record_stats(self, step_stats: list[th.Tensor]) -> None:
+    def _record_stats(self, step_stats: list[dict[str, th.Tensor]]) -> None:
         """Average the statistics of a ``train()`` call (one device sync) and stop on a non-finite loss."""
-        stats = th.stack(step_stats).cpu().numpy()
-        for key, column in zip(_STAT_KEYS, stats.T, strict=True):
-            computed = column[~np.isnan(column)]
-            if key in _LOSS_KEYS and not np.all(np.isfinite(computed)):
+        keys = [key for stats in step_stats for key in stats]
+        values = th.stack([value for stats in step_stats for value in stats.values()]).cpu().numpy()
+        columns: dict[str, list[float]] = defaultdict(list)
+        for key, value in zip(keys, values, strict=True):
+            columns[key].append(value)
+        for key, column in columns.items():
+            if key.endswith("_loss") and not np.all(np.isfinite(column)):
                 raise RuntimeError(
-                    f"The {key.replace('_', ' ')} is not finite ({computed}) after {self._n_updates} gradient steps: "
-                    "the update diverged. Check the observations and rewards for NaN/inf or extreme scales "
-                    "(VecNormalize, VecCheckNan), or lower the learning rate."
+                    f"The {key.replace('_', ' ')} is not finite ({column}) after {self._n_updates} gradient steps: "
+                    "the update diverged. Check the observations and rewards for extreme scales (VecNormalize), "
+                    "or lower the learning rate."
                 )
-            if len(computed) > 0:
-                self.logger.record(f"train/{key}", float(np.mean(computed)))
+            self.logger.record(f"train/{key}", float(np.mean(column)))
         self.logger.record("train/entropy_budget", self.temperature_target)
         self.logger.record("train/q_std_ema", float(self.critic_std_ema.mean()))
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
@@ -532,3 +539,15 @@ def _check_action_space(action_space: spaces.Space) -> None:
             f"DSAC-E/DSAC-T need finite action bounds (actions are squashed with tanh), got {action_space}: "
             "give the action space finite bounds (e.g. with gymnasium.wrappers.RescaleAction)."
         )
+
+
+def _check_finite_transition(new_obs: np.ndarray | dict[str, np.ndarray], reward: np.ndarray, step: int) -> None:
+    """Raise a ``ValueError`` naming what is not finite in an environment step's observation or reward."""
+    observations = {f"observation[{key!r}]": value for key, value in new_obs.items()} if isinstance(new_obs, dict) else {}
+    arrays = {"reward": reward, **(observations or {"observation": new_obs})}
+    for name, array in arrays.items():
+        if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
+            raise ValueError(
+                f"The environment returned a non-finite {name} at step {step}: {array}. It would poison the critics: "
+                "fix the environment (stable_baselines3.common.vec_env.VecCheckNan helps to find where it comes from)."
+            )
