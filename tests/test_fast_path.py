@@ -1,0 +1,148 @@
+"""The fast update path computes what a plain reference path computes: same losses, same gradients, same updates."""
+
+import copy
+
+import pytest
+import torch as th
+from stable_baselines3.common.logger import configure
+from stable_baselines3.common.utils import polyak_update, set_random_seed
+from torch import nn
+
+from sb3_tecrl import DSACE, DSACT
+from sb3_tecrl.common.torch_layers import EnsembleMLP
+
+
+def separate_mlps(ensemble: EnsembleMLP) -> list[nn.Sequential]:
+    """The plain reference: one ``nn.Sequential`` of ``nn.Linear`` per member, with the ensemble's weights."""
+    mlps = []
+    for member in range(ensemble.n_members):
+        layers: list[nn.Module] = []
+        for index, stacked in enumerate(ensemble.layers):
+            linear = nn.Linear(*stacked.weight.shape[1:])
+            linear.weight.data.copy_(stacked.weight.data[member].T)
+            linear.bias.data.copy_(stacked.bias.data[member, 0])
+            layers.append(linear)
+            if index < len(ensemble.layers) - 1:
+                layers.append(copy.deepcopy(ensemble.activation))
+        mlps.append(nn.Sequential(*layers))
+    return mlps
+
+
+def test_ensemble_matches_separate_mlps_forward_and_backward():
+    th.manual_seed(0)
+    ensemble = EnsembleMLP(3, 6, 2, [16, 16], nn.GELU)
+    reference = separate_mlps(ensemble)
+    x = th.randn(32, 6, requires_grad=True)
+    out = ensemble(x)
+    ref_out = th.stack([mlp(x) for mlp in reference])
+    assert th.allclose(out, ref_out, atol=1e-6)
+
+    weights = th.randn_like(out)
+    (grad_x,) = th.autograd.grad((out * weights).sum(), x, retain_graph=True)
+    (ref_grad_x,) = th.autograd.grad((ref_out * weights).sum(), x, retain_graph=True)
+    assert th.allclose(grad_x, ref_grad_x, atol=1e-6)
+    (out * weights).sum().backward()
+    (ref_out * weights).sum().backward()
+    for member, mlp in enumerate(reference):
+        linears = [m for m in mlp if isinstance(m, nn.Linear)]
+        for stacked, linear in zip(ensemble.layers, linears, strict=True):
+            assert th.allclose(stacked.weight.grad[member].T, linear.weight.grad, atol=1e-5)
+            assert th.allclose(stacked.bias.grad[member, 0], linear.bias.grad, atol=1e-5)
+
+
+def test_frozen_evaluation_gives_gradients_to_the_input_only():
+    ensemble = EnsembleMLP(2, 4, 2, [8], nn.ReLU)
+    x = th.randn(5, 4, requires_grad=True)
+    ensemble(x, frozen=True).sum().backward()
+    assert x.grad is not None and all(p.grad is None for p in ensemble.parameters())
+    assert th.allclose(ensemble(x, frozen=True), ensemble(x))
+
+
+def prepared(algo) -> DSACE:
+    model = algo("MlpPolicy", "Pendulum-v1", learning_starts=1_000, batch_size=32, policy_kwargs=dict(net_arch=[32, 32]))
+    model.learn(200)
+    model.set_logger(configure(None, []))
+    return model
+
+
+def grads(module: nn.Module) -> list[th.Tensor]:
+    return [p.grad.clone() if p.grad is not None else th.zeros_like(p) for p in module.parameters()]
+
+
+@pytest.mark.parametrize("algo", [DSACE, DSACT])
+def test_single_backward_equals_separate_backward_passes(algo):
+    """Our step back-propagates the sum of all losses once; SAC's way is one backward per loss, critics not frozen."""
+    model = prepared(algo)
+    set_random_seed(3)
+    replay_data = model.replay_buffer.sample(32)
+    ent_coef = model._current_ent_coef()
+    ema = model.critic_std_ema.clone()
+
+    def losses(frozen_critic: bool):
+        model.critic_std_ema = ema.clone()
+        th.manual_seed(11)
+        features = model.critic.features(replay_data.observations)
+        critic_losses, _ = model._critic_losses(replay_data, features, ent_coef)
+        if frozen_critic:
+            actor_losses, _ = model._actor_and_temperature_losses(replay_data, features.detach(), ent_coef)
+            return critic_losses, actor_losses
+        # reference: the actor's loss through the critics' own (trainable) weights, as SAC computes it
+        original = model.critic.evaluate
+        model.critic.evaluate = lambda f, a, frozen=False: original(f, a, frozen=False)
+        try:
+            actor_losses, _ = model._actor_and_temperature_losses(replay_data, features.detach(), ent_coef)
+        finally:
+            model.critic.evaluate = original
+        return critic_losses, actor_losses
+
+    modules = (model.critic, model.actor)
+    for module in modules:
+        module.zero_grad()
+    model.log_ent_coef.grad = None
+    critic_losses, actor_losses = losses(frozen_critic=True)
+    th.stack([*critic_losses.values(), *actor_losses.values()]).sum().backward()
+    fast = [grads(m) for m in modules] + [model.log_ent_coef.grad.clone()]
+
+    ref_critic_losses, ref_actor_losses = losses(frozen_critic=False)
+    for module in modules:
+        module.zero_grad()
+    model.log_ent_coef.grad = None
+    sum(ref_critic_losses.values()).backward()
+    critic_ref = grads(model.critic)
+    model.critic.zero_grad()
+    ref_actor_losses["actor_loss"].backward()
+    actor_ref = grads(model.actor)
+    ref_actor_losses["ent_coef_loss"].backward()
+
+    for key in critic_losses:
+        assert th.allclose(critic_losses[key], ref_critic_losses[key])
+    assert all(th.allclose(a, b, atol=1e-6) for a, b in zip(fast[0], critic_ref, strict=True))
+    assert all(th.allclose(a, b, atol=1e-6) for a, b in zip(fast[1], actor_ref, strict=True))
+    assert th.allclose(fast[2], model.log_ent_coef.grad)
+
+
+def test_default_fused_adam_steps_like_plain_adam():
+    model = DSACE("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=[16]))
+    assert model.critic.optimizer.defaults["fused"] is True
+    params = [p.detach().clone().requires_grad_(True) for p in model.critic.parameters()]
+    plain = th.optim.Adam(params, lr=1e-3)
+    fused = th.optim.Adam(model.critic.parameters(), lr=1e-3, fused=True)
+    for _ in range(3):
+        for p, q in zip(params, model.critic.parameters(), strict=True):
+            p.grad = th.randn_like(p)
+            q.grad = p.grad.clone()
+        plain.step()
+        fused.step()
+    assert all(th.allclose(p, q, atol=1e-6) for p, q in zip(params, model.critic.parameters(), strict=True))
+
+
+def test_foreach_lerp_target_update_equals_polyak_update():
+    model = DSACE("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=[16]), tau=0.1)
+    with th.no_grad():
+        for p in [*model.critic.parameters(), *model.actor.parameters()]:
+            p.add_(th.randn_like(p))
+    reference = [p.clone() for p in [*model.critic_target.parameters(), *model.actor_target.parameters()]]
+    polyak_update([*model.critic.parameters(), *model.actor.parameters()], reference, 0.1)
+    model._update_targets()
+    updated = [*model.critic_target.parameters(), *model.actor_target.parameters()]
+    assert all(th.allclose(a, b, atol=1e-7) for a, b in zip(updated, reference, strict=True))
