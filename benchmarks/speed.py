@@ -10,6 +10,7 @@ Two network settings: each algorithm's own defaults (DSAC-E/T: 3x256 GELU; SAC/T
 """
 
 import argparse
+import os
 import platform
 import time
 from datetime import datetime, timezone
@@ -105,8 +106,8 @@ def main() -> None:
     args = parser.parse_args()
     header = (
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC with `python -m benchmarks.speed --rounds "
-        f"{args.rounds} --steps {args.steps}`: {platform.processor() or platform.machine()}, {th.get_num_threads()} "
-        f"cores available, torch {th.__version__}, stable-baselines3 {stable_baselines3.__version__}, sb3-contrib "
+        f"{args.rounds} --steps {args.steps}`: {platform.processor() or platform.machine()}, {os.cpu_count()} "
+        f"cores, torch {th.__version__}, stable-baselines3 {stable_baselines3.__version__}, sb3-contrib "
         f"{sb3_contrib.__version__}, sb3-tecrl {sb3_tecrl.__version__}. Batch {BATCH_SIZE}; ratio = median over "
         "rounds of (algorithm / SAC) in the same round.\n\n"
     )
