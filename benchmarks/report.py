@@ -43,7 +43,7 @@ def plot_curves(task: str, runs: dict[str, list[list[dict[str, float]]]]) -> str
         mean, std = returns.mean(axis=0), returns.std(axis=0)
         axis.plot(steps, mean, label=f"{algo} ({len(seeds)} seeds)")
         axis.fill_between(steps, mean - std, mean + std, alpha=0.15)
-    axis.set_title(f"{task}: deterministic evaluation (10 episodes), mean +- std over seeds")
+    axis.set_title(f"{task}: deterministic evaluation, mean +- std over seeds", fontsize=10)
     axis.set_xlabel("environment steps")
     axis.set_ylabel("return")
     axis.legend(fontsize=8)
