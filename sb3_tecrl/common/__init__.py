@@ -1,0 +1,1 @@
+"""Maths and layers shared by DSAC-E and DSAC-T."""
