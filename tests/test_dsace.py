@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
+from helpers import ConstantStateEnv
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.utils import set_random_seed
 
@@ -16,25 +17,6 @@ from sb3_tecrl.common import losses
 from sb3_tecrl.dsace import dsace as dsace_module
 
 TINY = dict(net_arch=[16, 16])
-
-
-class ConstantStateEnv(gym.Env):
-    """One observation forever, zero reward, truncated after ``max_steps``: Q_e depends on the policy only."""
-
-    def __init__(self, action_dim: int = 1, max_steps: int = 20):
-        self.observation_space = spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
-        self.action_space = spaces.Box(-1.0, 1.0, (action_dim,), dtype=np.float32)
-        self.max_steps = max_steps
-        self._steps = 0
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        self._steps = 0
-        return np.zeros(2, dtype=np.float32), {}
-
-    def step(self, action):
-        self._steps += 1
-        return np.zeros(2, dtype=np.float32), 0.0, False, self._steps >= self.max_steps, {}
 
 
 def make_model(algo=DSACE, env="Pendulum-v1", **kwargs) -> DSACE:
@@ -242,14 +224,16 @@ def test_alpha_falls_above_the_budget_and_rises_below(budget: float, direction: 
 
 def test_entropy_critic_converges_to_the_discounted_policy_entropy():
     gamma = 0.8
-    model = make_model(env=ConstantStateEnv(), gamma=gamma, tau=0.05, policy_delay=1, learning_rate=3e-3, ent_coef=0.1)
+    model = make_model(
+        env=ConstantStateEnv(max_steps=20), gamma=gamma, tau=0.05, policy_delay=1, learning_rate=3e-3, ent_coef=0.1
+    )
     fill_buffer(model, 300)
     silent_logger(model)
     model.actor.requires_grad_(False)  # a fixed policy: only the critics learn
     set_random_seed(0)
     model.train(gradient_steps=1500, batch_size=64)
 
-    obs = th.zeros(20_000, 2)
+    obs = th.full((20_000, 2), 0.5)
     with th.no_grad():
         _, log_prob = model.actor.action_log_prob(obs)
         step_entropy = -log_prob.mean().item()

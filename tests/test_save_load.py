@@ -1,29 +1,14 @@
 """Nothing a user saves is lost: save/load, parameters, replay buffers and exact resume, for DSACE and DSACT."""
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
-from gymnasium import spaces
+from helpers import ConstantStateEnv
 from stable_baselines3.common.envs import IdentityEnvBox
 
 from sb3_tecrl import DSACE, DSACT
 
 ALGOS = [DSACE, DSACT]
-
-
-class ConstantStateEnv(gym.Env):
-    """The same observation forever (no episode end within a test): its state after N steps is known, for resuming."""
-
-    observation_space = spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
-    action_space = spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        return np.full(2, 0.5, dtype=np.float32), {}
-
-    def step(self, action):
-        return np.full(2, 0.5, dtype=np.float32), -float(np.sum(np.square(action - 0.3))), False, False, {}
 
 
 def trained(algo, env=None, steps=120, **kwargs):
@@ -68,13 +53,13 @@ def test_save_load_round_trips_exactly(algo, ent_coef, tmp_path):
 
 @pytest.mark.parametrize("algo", ALGOS)
 def test_resume_equals_an_uninterrupted_run(algo, tmp_path):
-    uninterrupted = trained(algo, ConstantStateEnv(), steps=100)
+    uninterrupted = trained(algo, ConstantStateEnv(action_dim=2), steps=100)
     uninterrupted.learn(100, reset_num_timesteps=False)
 
-    first_half = trained(algo, ConstantStateEnv(), steps=100)
+    first_half = trained(algo, ConstantStateEnv(action_dim=2), steps=100)
     first_half.save(tmp_path / "model")
     first_half.save_replay_buffer(tmp_path / "buffer")
-    resumed = algo.load(tmp_path / "model", env=ConstantStateEnv(), device="cpu")
+    resumed = algo.load(tmp_path / "model", env=ConstantStateEnv(action_dim=2), device="cpu")
     resumed.load_replay_buffer(tmp_path / "buffer")
     resumed.learn(100, reset_num_timesteps=False)
     assert_same_training_state(uninterrupted, resumed)

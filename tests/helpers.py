@@ -1,0 +1,33 @@
+"""Test helpers shared by several test files."""
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+
+class ConstantStateEnv(gym.Env):
+    """
+    The same observation forever: the future depends on the policy only (the entropy critic's toy problem), and the
+    env's state after N steps is known (exact resume).
+
+    :param action_dim: size of the Box action space in [-1, 1]
+    :param max_steps: truncate episodes after this many steps (never if None)
+    """
+
+    observation_space = spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
+
+    def __init__(self, action_dim: int = 1, max_steps: int | None = None):
+        self.action_space = spaces.Box(-1.0, 1.0, (action_dim,), dtype=np.float32)
+        self.max_steps = max_steps
+        self._steps = 0
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self._steps = 0
+        return np.full(2, 0.5, dtype=np.float32), {}
+
+    def step(self, action):
+        self._steps += 1
+        reward = -float(np.sum(np.square(action - 0.3)))
+        truncated = self.max_steps is not None and self._steps >= self.max_steps
+        return np.full(2, 0.5, dtype=np.float32), reward, False, truncated, {}
