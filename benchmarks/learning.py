@@ -21,7 +21,6 @@ from typing import Any
 
 import gymnasium as gym
 import torch as th
-import yaml
 from sb3_contrib import TQC
 from stable_baselines3 import SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -31,11 +30,11 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.monitor import Monitor
 
 from sb3_tecrl import DSACE, DSACT
+from sb3_tecrl.zoo.hyperparams import algorithm_kwargs, hyperparams_path
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results" / "learning"
 RUNS = ROOT / "runs"
-REPO_HYPERPARAMS = ROOT.parent / "hyperparams"
 EVAL_EPISODES = 10
 
 
@@ -74,27 +73,14 @@ ALGOS = {
 
 def zoo_hyperparams(zoo_name: str, env_id: str) -> dict[str, Any]:
     """
-    The zoo's hyperparameters of an algorithm for a task (ours from ``hyperparams/``, SAC's and TQC's from rl_zoo3),
-    without the keys the zoo itself consumes; ``{}`` (the class defaults) when the file has no entry.
+    The zoo's hyperparameters of an algorithm for a task: ours shipped with the package, SAC's and TQC's from rl_zoo3
+    (``{}``, the class defaults, when the file has no entry).
     """
     import rl_zoo3
 
-    folder = REPO_HYPERPARAMS if zoo_name in ("dsace", "dsact") else Path(rl_zoo3.__file__).parent / "hyperparams"
-    path = folder / f"{zoo_name}.yml"
-    entries = yaml.safe_load(path.read_text()) if path.exists() else {}
-    params = dict(entries.get(env_id, entries.get("default", {})))
-    for key in ("n_timesteps", "n_envs", "normalize", "env_wrapper", "env_kwargs", "policy", "callback", "frame_stack"):
-        params.pop(key, None)
-    if isinstance(params.get("policy_kwargs"), str):
-        params["policy_kwargs"] = eval(params["policy_kwargs"], {"nn": th.nn, "dict": dict})  # the zoo's own format
-    return {key: _parse_schedule(value) for key, value in params.items()}
-
-
-def _parse_schedule(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith("lin_"):
-        start = float(value.split("_")[1])
-        return lambda progress_remaining: progress_remaining * start
-    return value
+    if zoo_name in ("dsace", "dsact"):
+        return algorithm_kwargs(hyperparams_path(zoo_name), env_id)
+    return algorithm_kwargs(Path(rl_zoo3.__file__).parent / "hyperparams" / f"{zoo_name}.yml", env_id)
 
 
 def run_dir(task: str, algo: str, seed: int) -> Path:

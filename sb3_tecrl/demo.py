@@ -9,10 +9,9 @@ import argparse
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_tecrl import DSACE, DSACT
+from sb3_tecrl.zoo.hyperparams import algorithm_kwargs, hyperparams_path
 
-# Pendulum-v1 settings (also in the shipped zoo hyperparameters): a short warm-up and SAC-zoo-like learning rates.
-# With them DSAC-E reaches a deterministic return >= -200 within 6000 steps on seeds 0, 1, 2 (tests/test_learning.py).
-PENDULUM_KWARGS = dict(learning_starts=100, learning_rate=1e-3, ent_coef_learning_rate=1e-3)
+ENV_ID = "Pendulum-v1"
 
 
 def main() -> None:
@@ -24,10 +23,11 @@ def main() -> None:
     args = parser.parse_args()
 
     algo = DSACE if args.algo == "dsace" else DSACT
-    model = algo("MlpPolicy", "Pendulum-v1", seed=args.seed, **PENDULUM_KWARGS)
+    # the shipped zoo settings for Pendulum-v1: a short warm-up and SAC-zoo-like learning rates
+    model = algo("MlpPolicy", ENV_ID, seed=args.seed, **algorithm_kwargs(hyperparams_path(args.algo), ENV_ID))
     model.learn(args.steps, progress_bar=True)
     mean, std = evaluate_policy(model, model.get_env(), n_eval_episodes=args.eval_episodes, deterministic=True)
-    print(f"{algo.__name__} on Pendulum-v1 after {args.steps} steps: deterministic return {mean:.1f} +/- {std:.1f}")
+    print(f"{algo.__name__} on {ENV_ID} after {args.steps} steps: deterministic return {mean:.1f} +/- {std:.1f}")
 
 
 if __name__ == "__main__":

@@ -14,16 +14,23 @@ from stable_baselines3 import SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.monitor import Monitor
 
 from sb3_tecrl import DSACE, DSACT
-from sb3_tecrl.demo import PENDULUM_KWARGS
+from sb3_tecrl.zoo.hyperparams import algorithm_kwargs, hyperparams_path
 
 THRESHOLD = -200.0
 BUDGET = 20_000
 EVAL_FREQ = 1_000
 SEEDS = (0, 1, 2)
+ENV_ID = "Pendulum-v1"
 # rl-baselines3-zoo's SAC settings for Pendulum-v1
 SAC_PENDULUM_KWARGS = dict(learning_rate=1e-3)
+
+
+def shipped(algo: str) -> dict:
+    """Our zoo hyperparameters for Pendulum-v1 (short warm-up, SAC-zoo-like learning rates)."""
+    return algorithm_kwargs(hyperparams_path(algo), ENV_ID)
 
 
 class StepsToThreshold(BaseCallback):
@@ -48,8 +55,8 @@ class StepsToThreshold(BaseCallback):
 def steps_to_solve(algo: type[BaseAlgorithm], seed: int, **kwargs) -> int | None:
     """:return: the environment steps after which the deterministic mean return reached -200, or None within 20k"""
     th.set_num_threads(1)
-    model = algo("MlpPolicy", "Pendulum-v1", seed=seed, **kwargs)
-    eval_env = gym.make("Pendulum-v1")
+    model = algo("MlpPolicy", ENV_ID, seed=seed, **kwargs)
+    eval_env = Monitor(gym.make(ENV_ID))
     eval_env.reset(seed=1000 + seed)
     callback = StepsToThreshold(eval_env)
     model.learn(BUDGET, callback=callback)
@@ -59,12 +66,12 @@ def steps_to_solve(algo: type[BaseAlgorithm], seed: int, **kwargs) -> int | None
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", SEEDS)
 def test_dsace_solves_pendulum(seed: int) -> None:
-    solved_at = steps_to_solve(DSACE, seed, **PENDULUM_KWARGS)
+    solved_at = steps_to_solve(DSACE, seed, **shipped("dsace"))
     assert solved_at is not None, f"DSACE did not reach {THRESHOLD} on Pendulum-v1 within {BUDGET} steps (seed {seed})"
 
 
 if __name__ == "__main__":
-    candidates = {"DSACE": (DSACE, PENDULUM_KWARGS), "DSACT": (DSACT, PENDULUM_KWARGS), "SAC": (SAC, SAC_PENDULUM_KWARGS)}
+    candidates = {"DSACE": (DSACE, shipped("dsace")), "DSACT": (DSACT, shipped("dsact")), "SAC": (SAC, SAC_PENDULUM_KWARGS)}
     names = sys.argv[1:] or list(candidates)
     for name in names:
         algo, kwargs = candidates[name]

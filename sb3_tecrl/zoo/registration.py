@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sb3_tecrl.zoo.hyperparams import hyperparams_path
+
 # Zoo programs that only play a trained agent: they load models without allocating the replay buffer
 PLAY_PROGRAMS = frozenset({"enjoy", "record_video", "record_training", "push_to_hub"})
 
@@ -20,18 +22,6 @@ def algorithms() -> dict[str, type]:
     from sb3_tecrl import DSACE, DSACT
 
     return {"dsace": DSACE, "dsact": DSACT}
-
-
-def hyperparams_path(algo: str) -> Path:
-    """
-    The shipped hyperparameter file of ``algo``: inside the installed package, or ``hyperparams/`` of a source
-    checkout (editable install).
-    """
-    package = Path(__file__).resolve().parent.parent
-    for folder in (package / "hyperparams", package.parent / "hyperparams"):
-        if (folder / f"{algo}.yml").is_file():
-            return folder / f"{algo}.yml"
-    raise FileNotFoundError(f"sb3-tecrl's hyperparams/{algo}.yml is missing from {package}: reinstall sb3-tecrl.")
 
 
 def called_by_play_program() -> bool:
