@@ -95,7 +95,8 @@ def read_rows(path: Path) -> list[dict[str, float]]:
     if not path.exists():
         return []
     with path.open() as file:
-        return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(file)]
+        # an empty cell (a logger key not recorded in that row) reads as NaN
+        return [{key: float(value or "nan") for key, value in row.items()} for row in csv.DictReader(file)]
 
 
 def append_row(path: Path, row: dict[str, float]) -> None:
