@@ -13,6 +13,7 @@ and ``seed<N>_train.csv`` (the logger's train/ keys). ``report`` draws the PNGs 
 
 import argparse
 import csv
+import math
 import multiprocessing
 import os
 from dataclasses import dataclass
@@ -109,6 +110,14 @@ def append_row(path: Path, row: dict[str, float]) -> None:
         writer.writerow(row)
 
 
+def keep_rows_up_to(path: Path, timesteps: int) -> None:
+    """Drop the rows of a result file (first column: timesteps) written after the checkpoint a run resumes from."""
+    if not path.exists():
+        return
+    header, *lines = path.read_text().splitlines(keepends=True)
+    path.write_text(header + "".join(line for line in lines if float(line.split(",")[0]) <= timesteps))
+
+
 class EvaluateAndCheckpoint(BaseCallback):
     """Every ``eval_freq`` steps: deterministic evaluation, entropy diagnostics, then a checkpoint to resume from."""
 
@@ -149,6 +158,8 @@ def resume_or_create(task: Task, algo_name: str, seed: int) -> BaseAlgorithm:
     if done and (folder / "model.zip").exists():
         model = ALGOS[algo_name].cls.load(folder / "model", env=Monitor(gym.make(task.env_id)), device="cpu")
         model.load_replay_buffer(folder / "replay_buffer")
+        for suffix in ("", "_entropy"):
+            keep_rows_up_to(result_path(task.env_id, algo_name, seed, suffix), model.num_timesteps)
         return model
     for suffix in ("", "_entropy", "_train"):  # a run without a checkpoint starts over
         result_path(task.env_id, algo_name, seed, suffix).unlink(missing_ok=True)
@@ -175,10 +186,13 @@ def run_one(job: tuple[str, str, int]) -> str:
 
 def copy_train_log(task: str, algo: str, seed: int) -> None:
     """Keep the logger's train/ columns next to the results (small, committed) for the diagnostics plots."""
+    sources = sorted(run_dir(task, algo, seed).glob("log_*/progress.csv"))
+    # a log folder's name is the step its (re)start resumed from: later rows of the previous folder were redone
+    ends = [float(source.parent.name.removeprefix("log_")) for source in sources[1:]] + [math.inf]
     rows = []
-    for source in sorted(run_dir(task, algo, seed).glob("log_*/progress.csv")):
+    for source, end in zip(sources, ends, strict=True):
         with source.open() as file:
-            rows += list(csv.DictReader(file))
+            rows += [row for row in csv.DictReader(file) if float(row["time/total_timesteps"]) <= end]
     if not rows:
         return
     keys = ["time/total_timesteps", *sorted(key for key in rows[0] if key.startswith("train/"))]
