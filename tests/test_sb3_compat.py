@@ -169,12 +169,19 @@ def test_policy_kwargs(algo, policy_kwargs):
 
 @pytest.mark.parametrize("algo", ALGOS)
 def test_shared_extractor_is_trained_by_the_actor_only(algo):
-    model = quick(algo, "Pendulum-v1", policy_delay=4, policy_kwargs=dict(share_features_extractor=True, net_arch=[8]))
+    policy_kwargs = dict(share_features_extractor=True, features_extractor_class=TinyExtractor, net_arch=[8])
+    model = quick(algo, "Pendulum-v1", policy_delay=4, policy_kwargs=policy_kwargs)
     model.learn(30)
-    before = [p.clone() for p in model.actor.features_extractor.parameters()]
-    model.train(gradient_steps=3, batch_size=8)  # no actor update within these steps (delay 4, counting from 10+)
-    if model._n_updates // 4 == (model._n_updates - 3) // 4:
-        assert all(th.equal(a, b) for a, b in zip(before, model.actor.features_extractor.parameters(), strict=True))
+    model._n_updates = 4 * (model._n_updates // 4 + 1)  # the next 3 gradient steps update the critics only
+
+    def extractor_params():
+        return [p.clone() for p in model.actor.features_extractor.parameters()]
+
+    before = extractor_params()
+    model.train(gradient_steps=3, batch_size=8)
+    assert all(th.equal(a, b) for a, b in zip(before, extractor_params(), strict=True))
+    model.train(gradient_steps=1, batch_size=8)  # the 4th updates the actor, and with it the shared extractor
+    assert not all(th.equal(a, b) for a, b in zip(before, extractor_params(), strict=True))
 
 
 @pytest.mark.parametrize("algo", ALGOS)
