@@ -2,9 +2,9 @@
 Entropy diagnostics of DSAC-E: does the entropy critic Q_e track the realised discounted future entropy?
 
 ``entropy_tracking`` runs one stochastic episode and compares, step by step, ``Q_e(s_t, a_t)`` with the realised
-``sum_{k >= 1} gamma^k (-log pi(a_{t+k} | s_{t+k}))`` (SB3 units). So that the realised sum is not cut short by the
-time limit, the episode runs ``horizon`` steps past the usual limit, and only steps with at least ``horizon`` steps
-after them count (all steps count when the episode terminates: a termination has no future entropy).
+``sum_{k >= 1} gamma^k (-log pi(a_{t+k} | s_{t+k}))`` (in the model's ``entropy_units``). So that the realised sum
+is not cut short by the time limit, the episode runs ``horizon`` steps past the usual limit, and only steps with at
+least ``horizon`` steps after them count (all steps count when the episode terminates: a termination has no future entropy).
 ``plot_run`` draws alpha, per-step entropy, trajectory entropy against the budget, and Q_e against the realised
 entropy from a run's result files:
 
@@ -51,7 +51,7 @@ def entropy_tracking(model: DSACE, env: gym.Env) -> dict[str, float]:
     while not (terminated or truncated):
         obs_tensor = th.as_tensor(obs, dtype=th.float32).unsqueeze(0)
         with th.no_grad():
-            action, log_prob = model.actor.action_log_prob(obs_tensor)
+            action, log_prob = model.sample_actions(obs_tensor)
             q_e.append(model.critic(obs_tensor, action).entropy.item())
         step_entropy.append(-log_prob.item())
         obs, _, terminated, truncated, _ = long_env.step(model.policy.unscale_action(action.numpy()[0]))
@@ -75,7 +75,7 @@ def plot_run(task: str, algo: str, seed: int) -> str:
     fig, axes = plt.subplots(1, 4, figsize=(18, 3.8))
     panels = [
         ("alpha", [("train/ent_coef", "alpha")]),
-        ("per-step entropy (SB3 units)", [("train/entropy", "-log pi")]),
+        ("per-step entropy", [("train/entropy", "-log pi")]),
         ("trajectory entropy", [("train/trajectory_entropy", "-log pi + Q_e"), ("train/entropy_budget", "budget")]),
     ]
     for axis, (title, series) in zip(axes, panels, strict=False):

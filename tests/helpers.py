@@ -31,3 +31,35 @@ class ConstantStateEnv(gym.Env):
         reward = -float(np.sum(np.square(action - 0.3)))
         truncated = self.max_steps is not None and self._steps >= self.max_steps
         return np.full(2, 0.5, dtype=np.float32), reward, False, truncated, {}
+
+
+class ScaledTerminatingEnv(gym.Env):
+    """
+    Random observations, actions in ``[low, high]^dim`` (so ``c = dim * log((high - low) / 2) != 0``), and episodes that
+    terminate (a true termination, not a time limit) every ``episode_length`` steps.
+
+    :param low: lower action bound
+    :param high: upper action bound
+    :param dim: action size
+    :param episode_length: steps until termination
+    """
+
+    observation_space = spaces.Box(-1.0, 1.0, (3,), dtype=np.float32)
+
+    def __init__(self, low: float = -0.4, high: float = 0.4, dim: int = 2, episode_length: int = 5):
+        self.action_space = spaces.Box(low, high, (dim,), dtype=np.float32)
+        self.episode_length = episode_length
+        self._steps = 0
+
+    def _observation(self) -> np.ndarray:
+        return self.np_random.uniform(-1.0, 1.0, 3).astype(np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self._steps = 0
+        return self._observation(), {}
+
+    def step(self, action):
+        self._steps += 1
+        reward = 1.0 - float(np.sum(np.square(action)))
+        return self._observation(), reward, self._steps >= self.episode_length, False, {}

@@ -2,13 +2,14 @@
 
 import math
 import sys
+import warnings
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
-from helpers import ConstantStateEnv
+from helpers import ConstantStateEnv, ScaledTerminatingEnv
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.utils import set_random_seed
 
@@ -68,6 +69,8 @@ def test_unbounded_action_space_is_rejected():
         (dict(separate_entropy_critic=False), "needs the entropy critic"),
         (dict(policy_delay=0), "policy_delay"),
         (dict(use_sde=True), "gSDE"),
+        (dict(entropy_units="nats"), "entropy_units must be 'env'"),
+        (dict(warmup_actions="random"), "warmup_actions must be 'uniform'"),
     ],
 )
 def test_invalid_hyperparameters_fail_before_anything_is_built(kwargs, message, monkeypatch):
@@ -79,7 +82,8 @@ def test_invalid_hyperparameters_fail_before_anything_is_built(kwargs, message, 
 
 def test_gamma_one_is_accepted_with_an_explicit_budget_or_without_tec():
     assert make_model(gamma=1.0, entropy_budget=-50.0).temperature_target == -50.0
-    assert make_model(DSACT, gamma=1.0).temperature_target == pytest.approx(-1.0 - math.log(2.0))
+    assert make_model(DSACT, gamma=1.0).temperature_target == pytest.approx(-1.0)
+    assert make_model(DSACT, gamma=1.0, entropy_units="sb3").temperature_target == pytest.approx(-1.0 - math.log(2.0))
 
 
 def test_dsact_rejects_dsace_only_parameters():
@@ -100,19 +104,30 @@ def test_defaults_follow_the_spec():
     assert isinstance(model.critic.q_net.activation, th.nn.GELU)
     assert [m.out_features for m in model.actor.latent_pi if isinstance(m, th.nn.Linear)] == [256, 256, 256]
     assert (model.actor.log_std_min, model.actor.log_std_max) == (-20.0, 0.5)
-    # Pendulum: H0 = -1, c = log 2, budget (rho * H0 - c) / (1 - gamma)
-    assert model.temperature_target == pytest.approx((-1.0 - math.log(2.0)) / 0.01)
-    # DSAC-T: two reward critics only and the per-step target H0 - c
+    # Pendulum: H0 = -1, environment units (c = log 2 is in the log-probabilities), budget rho * H0 / (1 - gamma)
+    assert (model.entropy_units, model.log_prob_shift) == ("env", pytest.approx(math.log(2.0)))
+    assert model.temperature_target == pytest.approx(-1.0 / 0.01)
+    assert model.warmup_actions == "uniform"
+    # DSAC-T: two reward critics only and the per-step target H0
     dsact = DSACT("MlpPolicy", "Pendulum-v1", device="cpu")
     assert dsact.critic.q_net.layers[0].weight.shape[0] == 2
-    assert dsact.temperature_target == pytest.approx(-1.0 - math.log(2.0))
+    assert dsact.temperature_target == pytest.approx(-1.0)
 
 
 def test_rho_scales_the_budget_and_tec_off_uses_the_step_target():
-    assert make_model(rho=20.0).temperature_target == pytest.approx((-20.0 - math.log(2.0)) / 0.01)
-    assert make_model(trajectory_entropy_constraint=False).temperature_target == pytest.approx(-1.0 - math.log(2.0))
-    # a float target_entropy is in SB3 units: H0 = -3 + c, budget (H0 - c) / (1 - gamma) = -3 / 0.1
-    assert make_model(target_entropy=-3.0, gamma=0.9).temperature_target == pytest.approx(-30.0)
+    assert make_model(rho=20.0).temperature_target == pytest.approx(-20.0 / 0.01)
+    assert make_model(rho=20.0, entropy_units="sb3").temperature_target == pytest.approx((-20.0 - math.log(2.0)) / 0.01)
+    assert make_model(trajectory_entropy_constraint=False).temperature_target == pytest.approx(-1.0)
+    # a float target_entropy is in SB3 units: H0 = -3 + c; budget H0 / (1 - gamma), or (H0 - c) / (1 - gamma) = -3 / 0.1
+    assert make_model(target_entropy=-3.0, gamma=0.9).temperature_target == pytest.approx((-3.0 + math.log(2.0)) / 0.1)
+    assert make_model(target_entropy=-3.0, gamma=0.9, entropy_units="sb3").temperature_target == pytest.approx(-30.0)
+
+
+@pytest.mark.parametrize("kwargs", [dict(rho=20.0), dict(entropy_budget=-10.0)])
+def test_budget_parameters_without_tec_warn_that_they_are_ignored(kwargs):
+    with pytest.warns(UserWarning, match="ignored"):
+        model = make_model(trajectory_entropy_constraint=False, **kwargs)
+    assert model.temperature_target == pytest.approx(-1.0)
 
 
 # --- the switches ----------------------------------------------------------------------------------------------------
@@ -244,6 +259,119 @@ def test_entropy_critic_converges_to_the_discounted_policy_entropy():
     assert abs(step_entropy) > 0.1
     assert q_e.mean().item() == pytest.approx(expected, rel=0.05, abs=0.05)
     assert q_e.std().item() < 0.05 * abs(expected) + 0.05
+
+
+# --- entropy units (spec section 6) and n-step budgets ---------------------------------------------------------------
+
+
+def capture(monkeypatch, name: str) -> list:
+    """Record the return values of a loss-module function as ``dsace`` calls it."""
+    calls, original = [], getattr(losses, name)
+
+    def spy(*args, **kwargs):
+        calls.append(original(*args, **kwargs))
+        return calls[-1]
+
+    monkeypatch.setattr(dsace_module, name, spy)
+    return calls
+
+
+@pytest.mark.parametrize("algo", [DSACE, DSACT])
+def test_env_unit_targets_equal_the_official_formulas_on_a_terminating_env(algo, monkeypatch):
+    # actions in [-0.4, 0.4]^2: c = 2 log 0.4; the official code's log-probabilities are log pi_sb3 - c everywhere
+    model = make_model(algo, env=ScaledTerminatingEnv(), ent_coef=0.5, gamma=0.9)
+    c = 2 * math.log(0.4)
+    fill_buffer(model, 200)
+    silent_logger(model)
+    reward_calls, entropy_calls = capture(monkeypatch, "reward_targets"), capture(monkeypatch, "entropy_target")
+    set_random_seed(3)
+    model.train(gradient_steps=1, batch_size=64)  # no actor or target update at this step (policy_delay=2)
+
+    set_random_seed(3)  # the same batch, next actions and noise, computed by hand
+    batch = model.replay_buffer.sample(64)
+    with th.no_grad():
+        next_actions, log_prob_sb3 = model.actor_target.action_log_prob(batch.next_observations)
+        next_values = model.critic_target(batch.next_observations, next_actions)
+    log_prob_env = log_prob_sb3.reshape(-1, 1) - c
+    not_done = 0.9 * (1 - batch.dones)
+    assert 0 < batch.dones.sum() < 64  # terminations are in the batch
+    min_mean = next_values.mean.min(dim=0).values
+    ((target, _),) = reward_calls
+    if algo is DSACT:
+        # soft target: r + gamma (1 - d) (min mu' - alpha log pi_env')
+        th.testing.assert_close(target, batch.rewards + not_done * (min_mean - 0.5 * log_prob_env))
+        assert not entropy_calls
+    else:
+        # reward target without entropy; entropy critic: gamma (1 - d) (-log pi_env' + Q_e')
+        th.testing.assert_close(target, batch.rewards + not_done * min_mean)
+        (entropy_critic_target,) = entropy_calls
+        th.testing.assert_close(entropy_critic_target, not_done * (next_values.entropy - log_prob_env))
+
+
+def one_update_per_units(env_factory, **kwargs) -> dict[str, DSACE]:
+    models = {}
+    for units in ("env", "sb3"):
+        model = make_model(env=env_factory(), entropy_units=units, policy_delay=1, **kwargs)
+        fill_buffer(model, 100)
+        silent_logger(model)
+        set_random_seed(5)
+        model.train(gradient_steps=1, batch_size=32)
+        models[units] = model
+    return models
+
+
+def test_env_units_shift_the_actor_and_temperature_entropies_by_c():
+    models = one_update_per_units(ScaledTerminatingEnv)
+    c = 2 * math.log(0.4)
+    logged = {units: model.logger.name_to_value for units, model in models.items()}
+    # the same weights and samples: -log pi_env = -log pi_sb3 + c, in the actor's and the temperature's entropies
+    assert logged["env"]["train/entropy"] - logged["sb3"]["train/entropy"] == pytest.approx(c, abs=1e-4)
+    trajectory = [logged[units]["train/trajectory_entropy"] for units in ("env", "sb3")]
+    assert trajectory[0] - trajectory[1] == pytest.approx(c, abs=1e-4)
+    # and the budgets: rho H0 / (1 - gamma) against (rho H0 - c) / (1 - gamma)
+    assert models["env"].temperature_target - models["sb3"].temperature_target == pytest.approx(c / 0.01)
+
+
+def test_entropy_units_agree_exactly_when_actions_lie_in_unit_bounds():
+    models = one_update_per_units(lambda: ConstantStateEnv(action_dim=2, max_steps=7))
+    env_model, sb3_model = models["env"], models["sb3"]
+    assert env_model.log_prob_shift == sb3_model.log_prob_shift == 0.0
+    assert env_model.temperature_target == sb3_model.temperature_target
+    for name in ("critic", "actor", "log_alpha"):
+        assert th.equal(snapshot(env_model)[name], snapshot(sb3_model)[name]), name
+
+
+@pytest.mark.parametrize("n_steps", [1, 3, 5])
+def test_temperature_drives_the_step_entropy_to_rho_h0_for_every_n_steps(n_steps: int):
+    gamma, rho = 0.8, 2.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the n-step approximation warning
+        model = make_model(
+            env=ConstantStateEnv(),
+            gamma=gamma,
+            n_steps=n_steps,
+            rho=rho,
+            tau=0.05,
+            policy_delay=1,
+            learning_rate=3e-3,
+            ent_coef=0.1,
+        )
+    fill_buffer(model, 300)
+    silent_logger(model)
+    model.actor.requires_grad_(False)  # a fixed policy: only the critics learn
+    set_random_seed(0)
+    model.train(gradient_steps=1500, batch_size=64)
+
+    obs = th.full((20_000, 2), 0.5)
+    with th.no_grad():
+        actions, log_prob = model.sample_actions(obs)
+        step_entropy = -log_prob.mean().item()
+        trajectory_entropy = step_entropy + model.critic(obs, actions).entropy.mean().item()
+    assert abs(step_entropy) > 0.1
+    # the temperature is at rest where the trajectory estimate meets the budget; at the entropy critic's fixed point
+    # the trajectory estimate is proportional to the step entropy, so the step entropy it drives towards is:
+    driven_step_entropy = model.temperature_target * step_entropy / trajectory_entropy
+    assert driven_step_entropy == pytest.approx(rho * -1.0, rel=0.06)
 
 
 # --- policy delay and gradient steps ---------------------------------------------------------------------------------

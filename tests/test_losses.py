@@ -9,6 +9,8 @@ from gymnasium import spaces
 
 from sb3_tecrl.common.entropy import (
     action_scale_log_volume,
+    entropy_horizon,
+    entropy_shift,
     reference_entropy,
     step_entropy_target,
     trajectory_entropy_budget,
@@ -146,15 +148,27 @@ def test_entropy_units_and_budget():
     # "auto" is -dim(A) in environment units; a float is in SB3 units
     assert reference_entropy("auto", humanoid) == -17.0
     assert reference_entropy(-3.0, pendulum) == pytest.approx(-3.0 + math.log(2.0))
-    # per-step target in SB3 units: H0 - c (what the official DSAC-T code targets)
-    assert step_entropy_target("auto", humanoid) == pytest.approx(-17.0 - 17 * math.log(0.4))
-    assert step_entropy_target(-3.0, pendulum) == pytest.approx(-3.0)
-    # budget: (rho * H0 - c) / (1 - gamma); for [-1, 1] actions it is the paper's rho * H0 / (1 - gamma)
-    assert trajectory_entropy_budget("auto", unit, rho=1.0, gamma=0.99) == pytest.approx(-600.0)
-    assert trajectory_entropy_budget("auto", humanoid, rho=20.0, gamma=0.99) == pytest.approx(
+    # per-step target: H0 in environment units (the paper's), H0 - c in SB3 units (what SAC's convention needs)
+    assert step_entropy_target("auto", humanoid, "env") == -17.0
+    assert step_entropy_target("auto", humanoid, "sb3") == pytest.approx(-17.0 - 17 * math.log(0.4))
+    assert step_entropy_target(-3.0, pendulum, "sb3") == pytest.approx(-3.0)
+    assert step_entropy_target(-3.0, pendulum, "env") == pytest.approx(-3.0 + math.log(2.0))
+    assert step_entropy_target("auto", humanoid, "env", rho=20.0) == -340.0
+    # budget: rho * H0 / (1 - gamma) in environment units, (rho * H0 - c) / (1 - gamma) in SB3 units
+    for units in ("env", "sb3"):
+        assert trajectory_entropy_budget("auto", unit, 1.0, 0.99, 1, units) == pytest.approx(-600.0)
+    assert trajectory_entropy_budget("auto", humanoid, 20.0, 0.99, 1, "env") == pytest.approx(-340.0 / 0.01)
+    assert trajectory_entropy_budget("auto", humanoid, 20.0, 0.99, 1, "sb3") == pytest.approx(
         (20 * -17.0 - 17 * math.log(0.4)) / 0.01
     )
     # rho = 1: budget equals the per-step target over (1 - gamma), SAC's target in steady state
-    assert trajectory_entropy_budget("auto", pendulum, rho=1.0, gamma=0.9) == pytest.approx(
-        step_entropy_target("auto", pendulum) / 0.1
+    assert trajectory_entropy_budget("auto", pendulum, 1.0, 0.9, 1, "sb3") == pytest.approx(
+        step_entropy_target("auto", pendulum, "sb3") / 0.1
     )
+    # n-step returns: the horizon of the entropy critic's target is 1 / (1 - gamma^n)
+    assert entropy_horizon(0.9, 3) == pytest.approx(1 / (1 - 0.729))
+    assert trajectory_entropy_budget("auto", unit, 2.0, 0.9, 3, "env") == pytest.approx(-12.0 / (1 - 0.729))
+    with pytest.raises(ValueError, match="entropy_units"):
+        entropy_shift(unit, "nats")
+    assert entropy_shift(humanoid, "env") == pytest.approx(17 * math.log(0.4))
+    assert entropy_shift(humanoid, "sb3") == 0.0

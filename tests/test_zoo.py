@@ -95,6 +95,15 @@ def test_user_conf_file_wins(tmp_path):
     assert "3.5" in config and "ent_coef_learning_rate" not in config
 
 
+def test_paper_regime_is_one_name_away(tmp_path):
+    # the papers' regime: 20 environments, one gradient step per vector step, warm-up from the initial policy
+    train(tmp_path, algo="dsace_paper", n=600, extra=("learning_starts:200",))
+    saved = tmp_path / "logs" / "dsace_paper" / "Pendulum-v1_1"
+    model = DSACE.load(saved / "Pendulum-v1.zip", device="cpu")
+    assert (model.n_envs, model.warmup_actions, model.num_timesteps) == (20, "policy", 600)
+    assert model._n_updates == (600 - 200) // 20
+
+
 def test_console_script_and_explicit_route_train(tmp_path):
     console = Path(sys.executable).parent / "rl_zoo3"
     run([str(console), "train", "--algo", "dsact", "--env", "Pendulum-v1", "-n", "100", "-f", "logs",

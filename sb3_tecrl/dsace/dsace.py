@@ -13,11 +13,17 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples, Schedule
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, PyTorchObs, ReplayBufferSamples, Schedule
 from stable_baselines3.common.utils import FloatSchedule, get_parameters_by_name, polyak_update, update_learning_rate
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_tecrl.common.entropy import check_finite, step_entropy_target, trajectory_entropy_budget
+from sb3_tecrl.common.entropy import (
+    check_entropy_units,
+    check_finite,
+    entropy_shift,
+    step_entropy_target,
+    trajectory_entropy_budget,
+)
 from sb3_tecrl.common.losses import (
     NOISE_CLIP,
     entropy_target,
@@ -42,6 +48,8 @@ from sb3_tecrl.dsace.policies import (
 
 SelfDSACE = TypeVar("SelfDSACE", bound="DSACE")
 
+WARMUP_ACTIONS = ("uniform", "policy")
+
 
 class DSACE(OffPolicyAlgorithm):
     """
@@ -54,9 +62,9 @@ class DSACE(OffPolicyAlgorithm):
     trajectory entropy ``-log pi + Q_e`` meets the budget ``rho * H0 / (1 - gamma)``.
     Both switches off give DSAC-T (see :class:`sb3_tecrl.DSACT`).
 
-    Entropies are in SB3's units (actions squashed to [-1, 1]); the budget converts the paper's environment-unit
-    ``rho * H0 / (1 - gamma)`` so that the paper's rho values keep their meaning: with
-    ``c = sum_i log((high_i - low_i) / 2)``, the budget is ``(rho * H0 - c) / (1 - gamma)``.
+    Entropies are in the environment's units by default, as in the paper and the official code
+    (``log pi_env = log pi_sb3 - c`` with ``c = sum_i log((high_i - low_i) / 2)``, 0 for actions in [-1, 1]);
+    ``entropy_units="sb3"`` keeps SAC's convention and converts the targets instead (see ``sb3_tecrl.common.entropy``).
 
     :param policy: The policy model to use (MlpPolicy, CnnPolicy, MultiInputPolicy)
     :param env: The environment to learn from (if registered in Gym, can be str)
@@ -76,16 +84,26 @@ class DSACE(OffPolicyAlgorithm):
     :param replay_buffer_kwargs: Keyword arguments to pass to the replay buffer on creation.
     :param optimize_memory_usage: Enable a memory efficient variant of the replay buffer
     :param n_steps: n-step returns (``NStepReplayBuffer``) when > 1. The entropy critic's target then lacks the
-        entropies of the intermediate steps (SAC's entropy bonus makes the same approximation); a warning says so.
+        entropies of the intermediate steps (SAC's entropy bonus makes the same approximation; a warning says so), and
+        the budget is ``rho * H0 / (1 - gamma^n)``, the horizon of that target, so that the per-step entropy the
+        temperature drives towards stays ``rho * H0``.
     :param ent_coef: Temperature alpha. ``"auto"`` learns it starting from 1.0, ``"auto_0.1"`` from 0.1; a float fixes
-        it. (The official DSAC-T code starts from e: ``ent_coef=f"auto_{math.e}"``.)
+        it. (The official DSAC-T code, and the shipped zoo files, start from e: ``ent_coef=f"auto_{math.e}"``.)
     :param ent_coef_learning_rate: learning rate of ``log(alpha)``, a float or a schedule
     :param target_entropy: the per-step reference entropy ``H0``: ``"auto"`` for ``-dim(A)`` in the environment's
         units (the paper), or a float in SB3's units (as for SAC)
     :param rho: scale of the trajectory entropy budget ``rho * H0 / (1 - gamma)`` (> 0). With ``H0 < 0`` a larger
         rho means a lower budget; the paper uses 20 for Humanoid and Walker2d, 1 elsewhere.
-    :param entropy_budget: explicit trajectory entropy budget in SB3's units; overrides the formula (and allows
+    :param entropy_budget: explicit trajectory entropy budget in ``entropy_units``; overrides the formula (and allows
         ``gamma = 1``)
+    :param entropy_units: ``"env"`` (default, the paper's and the official code's): every log-probability in the
+        losses, targets and temperature update is that of the action in the environment's units,
+        ``log pi_sb3 - c``, and the targets are the paper's formulas as written. ``"sb3"`` (SAC's convention):
+        log-probabilities of the squashed actions, with the targets converted (per-step ``H0 - c``, budget
+        ``(rho * H0 - c) / (1 - gamma^n)``). Identical when the actions lie in [-1, 1] (``c = 0``); they differ in
+        what is learned when ``c != 0`` and episodes terminate.
+    :param warmup_actions: actions of the first ``learning_starts`` steps: ``"uniform"`` (SB3's, uniform random) or
+        ``"policy"`` (the initial stochastic policy, as in the official DSAC-T code)
     :param separate_entropy_critic: reward-entropy separation (RES): learn ``Q_e`` and keep entropy out of the reward
         critics' target. Off: the soft Bellman target of DSAC-T.
     :param trajectory_entropy_constraint: trajectory entropy constraint (TEC): tune alpha on ``-log pi + Q_e``
@@ -141,6 +159,8 @@ class DSACE(OffPolicyAlgorithm):
         target_entropy: str | float = "auto",
         rho: float = 1.0,
         entropy_budget: float | None = None,
+        entropy_units: str = "env",
+        warmup_actions: str = "uniform",
         separate_entropy_critic: bool = True,
         trajectory_entropy_constraint: bool = True,
         policy_delay: int = 2,
@@ -161,6 +181,8 @@ class DSACE(OffPolicyAlgorithm):
             gamma=gamma,
             rho=rho,
             entropy_budget=entropy_budget,
+            entropy_units=entropy_units,
+            warmup_actions=warmup_actions,
             separate_entropy_critic=separate_entropy_critic,
             trajectory_entropy_constraint=trajectory_entropy_constraint,
             policy_delay=policy_delay,
@@ -197,6 +219,8 @@ class DSACE(OffPolicyAlgorithm):
         self.target_entropy = target_entropy
         self.rho = rho
         self.entropy_budget = entropy_budget
+        self.entropy_units = entropy_units
+        self.warmup_actions = warmup_actions
         self.separate_entropy_critic = separate_entropy_critic
         self.trajectory_entropy_constraint = trajectory_entropy_constraint
         self.policy_delay = policy_delay
@@ -241,6 +265,7 @@ class DSACE(OffPolicyAlgorithm):
         self.batch_norm_stats_target = get_parameters_by_name(self.critic_target, ["running_"]) + get_parameters_by_name(
             self.actor_target, ["running_"]
         )
+        self.log_prob_shift = entropy_shift(self.action_space, self.entropy_units)  # type: ignore[arg-type]
         self.temperature_target = self._resolve_temperature_target()
         self.critic_std_ema = th.full((N_REWARD_CRITICS,), -1.0, device=self.device)
         self.ent_coef_lr_schedule = FloatSchedule(self.ent_coef_learning_rate)
@@ -248,7 +273,8 @@ class DSACE(OffPolicyAlgorithm):
         if self.n_steps > 1 and self.separate_entropy_critic:
             warnings.warn(
                 f"n_steps={self.n_steps}: the entropy critic's target omits the entropies of the {self.n_steps - 1} "
-                "intermediate steps of each n-step transition (SAC's entropy bonus makes the same approximation).",
+                "intermediate steps of each n-step transition (SAC's entropy bonus makes the same approximation); "
+                f"the trajectory budget uses the matching horizon 1 / (1 - gamma^{self.n_steps}).",
                 stacklevel=2,
             )
 
@@ -260,14 +286,17 @@ class DSACE(OffPolicyAlgorithm):
 
     def _resolve_temperature_target(self) -> float:
         """
-        :return: the trajectory entropy budget (TEC) or the per-step target entropy, in SB3's units
+        :return: the trajectory entropy budget (TEC) or the per-step target entropy, in ``entropy_units``
         """
         assert isinstance(self.action_space, spaces.Box)
         if not self.trajectory_entropy_constraint:
-            return check_finite("The per-step target entropy", step_entropy_target(self.target_entropy, self.action_space))
+            target = step_entropy_target(self.target_entropy, self.action_space, self.entropy_units)
+            return check_finite("The per-step target entropy", target)
         if self.entropy_budget is not None:
             return float(self.entropy_budget)
-        budget = trajectory_entropy_budget(self.target_entropy, self.action_space, self.rho, self.gamma)
+        budget = trajectory_entropy_budget(
+            self.target_entropy, self.action_space, self.rho, self.gamma, self.n_steps, self.entropy_units
+        )
         return check_finite("The trajectory entropy budget (check the action space bounds and target_entropy)", budget)
 
     def _setup_ent_coef(self) -> None:
@@ -339,8 +368,7 @@ class DSACE(OffPolicyAlgorithm):
         """
         discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
         with th.no_grad():
-            next_actions, next_log_prob = self.actor_target.action_log_prob(replay_data.next_observations)
-            next_log_prob = next_log_prob.reshape(-1, 1)
+            next_actions, next_log_prob = self.sample_actions(replay_data.next_observations, target_actor=True)
             next_values = self.critic_target(replay_data.next_observations, next_actions)
             noise = th.randn_like(next_log_prob).clamp_(-NOISE_CLIP, NOISE_CLIP)
             next_value, next_value_sample = select_min_mean(next_values.mean, next_values.std, noise)
@@ -368,8 +396,7 @@ class DSACE(OffPolicyAlgorithm):
         :param features: the critic's (detached) features of ``replay_data.observations``
         :return: the losses and detached statistics
         """
-        actions_pi, log_prob = self.actor.action_log_prob(replay_data.observations)
-        log_prob = log_prob.reshape(-1, 1)
+        actions_pi, log_prob = self.sample_actions(replay_data.observations)
         values_pi = self.critic.evaluate(features, actions_pi, frozen=True)
         losses = {
             "actor_loss": policy_improvement_loss(log_prob, values_pi.mean.min(dim=0).values, values_pi.entropy, ent_coef)
@@ -385,6 +412,25 @@ class DSACE(OffPolicyAlgorithm):
             assert entropy_estimate is not None
             losses["ent_coef_loss"] = temperature_update_loss(self.log_ent_coef, entropy_estimate, self.temperature_target)
         return losses, stats
+
+    def sample_actions(self, observations: PyTorchObs, target_actor: bool = False) -> tuple[th.Tensor, th.Tensor]:
+        """
+        Reparameterised actions of the (target) actor and their log-probabilities in ``entropy_units``, the form every
+        loss, target and the temperature update use.
+
+        :param observations: a batch of observations (tensors)
+        :param target_actor: sample from the target actor instead of the actor
+        :return: actions in [-1, 1] ``(B, action_dim)`` and ``log pi(a|s)`` ``(B, 1)``
+        """
+        actor = self.actor_target if target_actor else self.actor
+        actions, log_prob = actor.action_log_prob(observations)
+        return actions, log_prob.reshape(-1, 1) - self.log_prob_shift
+
+    def _sample_action(
+        self, learning_starts: int, action_noise: ActionNoise | None = None, n_envs: int = 1
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """SB3's action selection; with ``warmup_actions="policy"`` the warm-up acts with the (initial) policy."""
+        return super()._sample_action(0 if self.warmup_actions == "policy" else learning_starts, action_noise, n_envs)
 
     @th.no_grad()
     def _update_targets(self) -> None:
@@ -492,6 +538,8 @@ def _check_hyperparameters(
     gamma: float,
     rho: float,
     entropy_budget: float | None,
+    entropy_units: str,
+    warmup_actions: str,
     separate_entropy_critic: bool,
     trajectory_entropy_constraint: bool,
     policy_delay: int,
@@ -499,6 +547,12 @@ def _check_hyperparameters(
     use_sde: bool,
 ) -> None:
     """Reject invalid hyperparameters before anything is built, with what to do instead."""
+    check_entropy_units(entropy_units)
+    if warmup_actions not in WARMUP_ACTIONS:
+        raise ValueError(
+            f"warmup_actions must be 'uniform' (SB3's random actions) or 'policy' (the initial stochastic policy, "
+            f"the official DSAC-T code's), got {warmup_actions!r}."
+        )
     if use_sde:
         raise ValueError(
             "gSDE (use_sde=True) is not supported by DSAC-E/DSAC-T: their target actor and entropy critic need the "
@@ -514,6 +568,12 @@ def _check_hyperparameters(
         raise ValueError(
             f"gamma={gamma} makes the trajectory entropy budget rho * H0 / (1 - gamma) infinite: use gamma < 1, "
             "pass an explicit entropy_budget, or set trajectory_entropy_constraint=False."
+        )
+    if not trajectory_entropy_constraint and (rho != 1.0 or entropy_budget is not None):
+        warnings.warn(
+            f"rho={rho} and entropy_budget={entropy_budget} only set the trajectory budget, which is not used with "
+            "trajectory_entropy_constraint=False (alpha is tuned to the per-step target_entropy): they are ignored.",
+            stacklevel=3,
         )
     if trajectory_entropy_constraint and not separate_entropy_critic:
         raise ValueError(

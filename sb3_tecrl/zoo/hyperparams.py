@@ -19,6 +19,18 @@ def hyperparams_path(algo: str) -> Path:
     raise FileNotFoundError(f"sb3-tecrl's hyperparams/{algo}.yml is missing from {package}: reinstall sb3-tecrl.")
 
 
+def hyperparams_entry(path: Path, env_id: str) -> dict[str, Any]:
+    """
+    :param path: a zoo-format YAML file
+    :param env_id: the environment id
+    :return: the file's entry for ``env_id``, or its ``default`` entry, or ``{}`` when there is neither, as written
+    """
+    import yaml
+
+    entries = yaml.safe_load(path.read_text())
+    return dict(entries.get(env_id, entries.get("default", {})))
+
+
 def algorithm_kwargs(path: Path, env_id: str) -> dict[str, Any]:
     """
     The keyword arguments of a zoo hyperparameter file's entry for ``env_id`` (or its ``default`` entry; ``{}`` when
@@ -28,11 +40,9 @@ def algorithm_kwargs(path: Path, env_id: str) -> dict[str, Any]:
     :param path: a zoo-format YAML file
     :param env_id: the environment id
     """
-    import yaml
     from torch import nn
 
-    entries = yaml.safe_load(path.read_text())
-    entry = dict(entries.get(env_id, entries.get("default", {})))
+    entry = hyperparams_entry(path, env_id)
     kwargs = {key: _linear_schedule(value) for key, value in entry.items() if key not in ZOO_ONLY_KEYS}
     if isinstance(kwargs.get("policy_kwargs"), str):
         kwargs["policy_kwargs"] = eval(kwargs["policy_kwargs"], {"nn": nn, "dict": dict})  # the zoo's own format

@@ -18,10 +18,13 @@ PLAY_PROGRAMS = frozenset({"enjoy", "record_video", "record_training", "push_to_
 
 
 def algorithms() -> dict[str, type]:
-    """:return: the zoo names of our algorithms and their classes"""
-    from sb3_tecrl import DSACE, DSACT
+    """
+    :return: the zoo names of our algorithms and their classes: ``dsace``/``dsact`` (SB3's sampling regime) and
+        ``dsace_paper``/``dsact_paper`` (the same classes with the papers' regime in their hyperparameter files)
+    """
+    from sb3_tecrl.regimes import zoo_names
 
-    return {"dsace": DSACE, "dsact": DSACT}
+    return zoo_names()
 
 
 def called_by_play_program() -> bool:
