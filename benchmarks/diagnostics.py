@@ -8,7 +8,7 @@ least ``horizon`` steps after them count (all steps count when the episode termi
 ``plot_run`` draws alpha, per-step entropy, trajectory entropy against the budget, and Q_e against the realised
 entropy from a run's result files:
 
-    python -m benchmarks.diagnostics --task Pendulum-v1 --algo DSAC-E --seed 0
+    python -m benchmarks.diagnostics --panel short --task Pendulum-v1 --algo DSAC-E --seed 0
 """
 
 import argparse
@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch as th
 
+from benchmarks.panel import PANELS, read_rows, result_path
 from sb3_tecrl import DSACE
 
 # Residual weight of the discounted sum beyond the horizon
@@ -65,12 +66,10 @@ def entropy_tracking(model: DSACE, env: gym.Env) -> dict[str, float]:
     )
 
 
-def plot_run(task: str, algo: str, seed: int) -> str:
-    """Draw the four diagnostics of one run into ``<results>/<task>/<algo>/seed<N>_diagnostics.png``."""
-    from benchmarks.learning import read_rows, result_path
-
-    train = read_rows(result_path(task, algo, seed, "_train"))
-    tracking = read_rows(result_path(task, algo, seed, "_entropy"))
+def plot_run(task: str, algo: str, seed: int, panel: str = "short") -> str:
+    """Draw the four diagnostics of one run into ``<panel results>/<task>/<algo>/seed<N>_diagnostics.png``."""
+    train = read_rows(result_path(task, algo, seed, "_train", panel))
+    tracking = read_rows(result_path(task, algo, seed, "_entropy", panel))
     steps = [row["time/total_timesteps"] for row in train]
     fig, axes = plt.subplots(1, 4, figsize=(18, 3.8))
     panels = [
@@ -92,9 +91,9 @@ def plot_run(task: str, algo: str, seed: int) -> str:
     axis.set_title("Q_e vs realised discounted entropy")
     axis.set_xlabel("environment steps")
     axis.legend()
-    fig.suptitle(f"{algo} on {task}, seed {seed}")
+    fig.suptitle(f"{algo} on {task}, seed {seed} (panel {panel})")
     fig.tight_layout()
-    path = result_path(task, algo, seed, "_diagnostics").with_suffix(".png")
+    path = result_path(task, algo, seed, "_diagnostics", panel).with_suffix(".png")
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return str(path)
@@ -102,11 +101,12 @@ def plot_run(task: str, algo: str, seed: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--panel", default="short", choices=list(PANELS))
     parser.add_argument("--task", default="Pendulum-v1")
     parser.add_argument("--algo", default="DSAC-E")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    print(plot_run(args.task, args.algo, args.seed))
+    print(plot_run(args.task, args.algo, args.seed, args.panel))
 
 
 if __name__ == "__main__":

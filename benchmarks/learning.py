@@ -1,75 +1,59 @@
 """
-Learning-curve runner: algorithms x tasks x seeds, deterministic evaluation every K steps, resumable.
+Learning-curve runner: panels of algorithms x tasks x seeds, deterministic evaluations, resumable.
 
-    python -m benchmarks.learning run [--tasks ...] [--algos ...] [--seeds 0 1 2] [--workers 2]
-    python -m benchmarks.learning report
+    python -m benchmarks.learning run --panel P [--tasks ...] [--algos ...] [--seeds 0 1 2] [--workers 2]
+    python -m benchmarks.learning report [--panel P]
 
+The panels (what runs, in which sampling regime, and where the files go) are defined in ``benchmarks.panel``.
 ``run`` skips finished runs and resumes unfinished ones from their last checkpoint (model and replay buffer, kept in
-``benchmarks/runs/``, not committed). Results are plain CSV files in ``benchmarks/results/learning/<task>/<algo>/``:
-``seed<N>.csv`` (timesteps, mean and std of 10 deterministic evaluation episodes), and for the algorithms with an
-entropy critic ``seed<N>_entropy.csv`` (Q_e against the realised discounted entropy, see ``benchmarks.diagnostics``)
-and ``seed<N>_train.csv`` (the logger's train/ keys). ``report`` draws the PNGs and the IQM table.
+``benchmarks/runs/``, not committed): commit a finished run's result files at once, since a later start may be on a
+machine without the checkpoints. Each worker is one process with one torch thread (two processes with two threads on
+two cores thrash). Every run measures its CPU time (seconds of one core, evaluations excluded) and wall time.
+``report`` draws the curves and tables (``benchmarks.report``).
 """
 
 import argparse
 import csv
+import json
 import math
 import multiprocessing
 import os
-from dataclasses import dataclass
+import platform
+import subprocess
+import time
+from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch as th
-from sb3_contrib import TQC
-from stable_baselines3 import SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.monitor import Monitor
 
-from sb3_tecrl import DSACE, DSACT
+from benchmarks.diagnostics import entropy_tracking
+from benchmarks.panel import (
+    EVAL_EPISODES,
+    PANELS,
+    ROOT,
+    TASKS,
+    Task,
+    append_row,
+    read_rows,
+    result_path,
+    run_dir,
+    zoo_log_dir,
+)
+from sb3_tecrl import DSACE
 from sb3_tecrl.zoo.hyperparams import algorithm_kwargs, hyperparams_path
 
-ROOT = Path(__file__).resolve().parent
-RESULTS = ROOT / "results" / "learning"
-RUNS = ROOT / "runs"
-EVAL_EPISODES = 10
-
-
-@dataclass(frozen=True)
-class Task:
-    """A task of the panel: its budget, evaluation period and the warm-up every algorithm uses on it."""
-
-    env_id: str
-    budget: int
-    eval_freq: int
-    learning_starts: int
-
-
-@dataclass(frozen=True)
-class Algo:
-    """An algorithm of the panel: its class, the zoo file its hyperparameters come from, and fixed overrides."""
-
-    cls: type[BaseAlgorithm]
-    zoo_name: str
-    overrides: tuple[tuple[str, Any], ...] = ()
-
-
-TASKS = {
-    "Pendulum-v1": Task("Pendulum-v1", budget=8_000, eval_freq=1_000, learning_starts=100),
-    "InvertedDoublePendulum-v4": Task("InvertedDoublePendulum-v4", budget=20_000, eval_freq=2_000, learning_starts=1_000),
-    "Hopper-v4": Task("Hopper-v4", budget=30_000, eval_freq=3_000, learning_starts=1_000),
-}
-ALGOS = {
-    "DSAC-E": Algo(DSACE, "dsace"),
-    "DSAC-E w/o TEC": Algo(DSACE, "dsace", (("trajectory_entropy_constraint", False),)),
-    "DSAC-T": Algo(DSACT, "dsact"),
-    "SAC": Algo(SAC, "sac"),
-    "TQC": Algo(TQC, "tqc"),
-}
+__all__ = ["EVAL_EPISODES", "TASKS", "Task", "run_one", "zoo_hyperparams"]
+VERSIONED_PACKAGES = ("sb3-tecrl", "torch", "stable-baselines3", "sb3-contrib", "gymnasium", "mujoco", "numpy")
 
 
 def zoo_hyperparams(zoo_name: str, env_id: str) -> dict[str, Any]:
@@ -79,35 +63,9 @@ def zoo_hyperparams(zoo_name: str, env_id: str) -> dict[str, Any]:
     """
     import rl_zoo3
 
-    if zoo_name in ("dsace", "dsact"):
+    if zoo_name.startswith(("dsace", "dsact")):
         return algorithm_kwargs(hyperparams_path(zoo_name), env_id)
     return algorithm_kwargs(Path(rl_zoo3.__file__).parent / "hyperparams" / f"{zoo_name}.yml", env_id)
-
-
-def run_dir(task: str, algo: str, seed: int) -> Path:
-    return RUNS / task / algo.replace(" ", "_").replace("/", "") / f"seed{seed}"
-
-
-def result_path(task: str, algo: str, seed: int, suffix: str = "") -> Path:
-    return RESULTS / task / algo.replace(" ", "_").replace("/", "") / f"seed{seed}{suffix}.csv"
-
-
-def read_rows(path: Path) -> list[dict[str, float]]:
-    if not path.exists():
-        return []
-    with path.open() as file:
-        # an empty cell (a logger key not recorded in that row) reads as NaN
-        return [{key: float(value or "nan") for key, value in row.items()} for row in csv.DictReader(file)]
-
-
-def append_row(path: Path, row: dict[str, float]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    new = not path.exists()
-    with path.open("a", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(row))
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
 
 
 def keep_rows_up_to(path: Path, timesteps: int) -> None:
@@ -118,75 +76,189 @@ def keep_rows_up_to(path: Path, timesteps: int) -> None:
     path.write_text(header + "".join(line for line in lines if float(line.split(",")[0]) <= timesteps))
 
 
-class EvaluateAndCheckpoint(BaseCallback):
-    """Every ``eval_freq`` steps: deterministic evaluation, entropy diagnostics, then a checkpoint to resume from."""
+def append_zoo_evaluation(folder: Path, timesteps: int, returns: list[float], lengths: list[int]) -> None:
+    """Append one evaluation to ``evaluations.npz`` in the RL Zoo's layout (the keys of SB3's ``EvalCallback``)."""
+    path = folder / "evaluations.npz"
+    new = dict(timesteps=np.array([timesteps]), results=np.array([returns]), ep_lengths=np.array([lengths]))
+    if path.exists():
+        new = {key: np.concatenate([old, new[key]]) for key, old in np.load(path).items()}
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **new)
 
-    def __init__(self, task: Task, algo: str, seed: int):
+
+def keep_zoo_evaluations_up_to(folder: Path, timesteps: int) -> None:
+    """Drop the evaluations written after the checkpoint a run resumes from, as :func:`keep_rows_up_to` does."""
+    path = folder / "evaluations.npz"
+    if path.exists():
+        old = dict(np.load(path))
+        keep = old["timesteps"] <= timesteps
+        np.savez(path, **{key: value[keep] for key, value in old.items()})
+
+
+class RunClock:
+    """CPU seconds (of the process, i.e. one core with one thread) and wall seconds of a run, across resumes."""
+
+    def __init__(self, cpu_before: float = 0.0, wall_before: float = 0.0):
+        self.cpu_before, self.wall_before = cpu_before, wall_before
+        self.cpu_start, self.wall_start = time.process_time(), time.perf_counter()
+        self.excluded_cpu = 0.0
+
+    def cpu_seconds(self) -> float:
+        return self.cpu_before + time.process_time() - self.cpu_start - self.excluded_cpu
+
+    def wall_seconds(self) -> float:
+        return self.wall_before + time.perf_counter() - self.wall_start
+
+    def exclude(self, started_cpu: float) -> None:
+        """Leave the CPU time since ``started_cpu`` (an evaluation, a checkpoint) out of the run's CPU time."""
+        self.excluded_cpu += time.process_time() - started_cpu
+
+
+class EvaluateAndCheckpoint(BaseCallback):
+    """
+    Every ``task.eval_freq`` environment or gradient steps (and before the first step of a new run): a deterministic
+    evaluation on a separate env, DSAC-E's entropy diagnostics, then a checkpoint to resume from.
+    """
+
+    def __init__(self, panel: str, task: Task, algo: str, seed: int, clock: RunClock):
         super().__init__()
-        self.task, self.algo, self.seed = task, algo, seed
+        self.panel, self.task, self.algo, self.seed, self.clock = panel, task, algo, seed, clock
         self.eval_env = Monitor(gym.make(task.env_id))
         self.eval_env.reset(seed=10_000 + seed)
+        self.last_evaluated = -1
+
+    def progress(self) -> int:
+        """:return: the run's progress in the unit of its evaluation period"""
+        return self.model._n_updates if self.task.eval_unit == "gradient_steps" else self.num_timesteps
+
+    def _on_training_start(self) -> None:
+        self.next_eval = (self.progress() // self.task.eval_freq + 1) * self.task.eval_freq
+        if self.num_timesteps == 0:
+            self.evaluate()
 
     def _on_step(self) -> bool:
-        if self.num_timesteps % self.task.eval_freq == 0:
+        if self.progress() >= self.next_eval:
+            self.next_eval += self.task.eval_freq
             self.evaluate()
         return True
 
-    def evaluate(self) -> None:
-        from benchmarks.diagnostics import entropy_tracking
+    def _on_training_end(self) -> None:
+        if self.last_evaluated < self.num_timesteps:
+            self.evaluate()  # the budget's end, when it falls between two periods
 
-        mean, std = evaluate_policy(self.model, self.eval_env, n_eval_episodes=EVAL_EPISODES, deterministic=True)
-        task_name = self.task.env_id
-        append_row(result_path(task_name, self.algo, self.seed), dict(timesteps=self.num_timesteps, mean=mean, std=std))
+    def path(self, suffix: str = "") -> Path:
+        return result_path(self.task.env_id, self.algo, self.seed, suffix, self.panel)
+
+    def evaluate(self) -> None:
+        started_cpu = time.process_time()
+        cost = dict(cpu_seconds=self.clock.cpu_seconds(), wall_seconds=self.clock.wall_seconds())  # up to this evaluation
+        returns, lengths = evaluate_policy(
+            self.model, self.eval_env, n_eval_episodes=EVAL_EPISODES, deterministic=True, return_episode_rewards=True
+        )
+        row = dict(
+            timesteps=self.num_timesteps,
+            gradient_steps=self.model._n_updates,
+            mean=float(np.mean(returns)),
+            std=float(np.std(returns)),
+            **cost,
+        )
+        append_row(self.path(), row)
+        self.last_evaluated = self.num_timesteps
+        append_zoo_evaluation(
+            zoo_log_dir(self.task.env_id, self.algo, self.seed, self.panel), self.num_timesteps, returns, lengths
+        )
         if isinstance(self.model, DSACE) and self.model.separate_entropy_critic:
-            row = entropy_tracking(self.model, self.eval_env)
-            append_row(result_path(task_name, self.algo, self.seed, "_entropy"), dict(timesteps=self.num_timesteps, **row))
-        folder = run_dir(task_name, self.algo, self.seed)
+            append_row(
+                self.path("_entropy"), dict(timesteps=self.num_timesteps, **entropy_tracking(self.model, self.eval_env))
+            )
+        folder = run_dir(self.task.env_id, self.algo, self.seed, self.panel)
         self.model.save(folder / "model")
         self.model.save_replay_buffer(folder / "replay_buffer")
+        self.clock.exclude(started_cpu)
 
 
-def make_model(task: Task, algo_name: str, seed: int) -> BaseAlgorithm:
-    algo = ALGOS[algo_name]
-    params = {**zoo_hyperparams(algo.zoo_name, task.env_id), **dict(algo.overrides), "learning_starts": task.learning_starts}
-    return algo.cls("MlpPolicy", task.env_id, seed=seed, device="cpu", **params)
+def make_env(task: Task, seed: int) -> Any:
+    return make_vec_env(task.env_id, n_envs=task.n_envs, seed=seed)
 
 
-def resume_or_create(task: Task, algo_name: str, seed: int) -> BaseAlgorithm:
-    folder = run_dir(task.env_id, algo_name, seed)
-    done = read_rows(result_path(task.env_id, algo_name, seed))
+def make_model(panel: str, task: Task, algo_name: str, seed: int) -> BaseAlgorithm:
+    algo = PANELS[panel].algos[algo_name]
+    params = {**zoo_hyperparams(algo.zoo_name, task.env_id), **dict(algo.overrides)}
+    if task.learning_starts is not None:
+        params["learning_starts"] = task.learning_starts
+    return algo.cls("MlpPolicy", make_env(task, seed), seed=seed, device="cpu", **params)
+
+
+def resume_or_create(panel: str, task: Task, algo_name: str, seed: int) -> tuple[BaseAlgorithm, RunClock]:
+    folder = run_dir(task.env_id, algo_name, seed, panel)
+    paths = {suffix: result_path(task.env_id, algo_name, seed, suffix, panel) for suffix in ("", "_entropy", "_train")}
+    done = read_rows(paths[""])
+    zoo_folder = zoo_log_dir(task.env_id, algo_name, seed, panel)
     if done and (folder / "model.zip").exists():
-        model = ALGOS[algo_name].cls.load(folder / "model", env=Monitor(gym.make(task.env_id)), device="cpu")
+        model = PANELS[panel].algos[algo_name].cls.load(folder / "model", env=make_env(task, seed), device="cpu")
         model.load_replay_buffer(folder / "replay_buffer")
         for suffix in ("", "_entropy"):
-            keep_rows_up_to(result_path(task.env_id, algo_name, seed, suffix), model.num_timesteps)
-        return model
-    for suffix in ("", "_entropy", "_train"):  # a run without a checkpoint starts over
-        result_path(task.env_id, algo_name, seed, suffix).unlink(missing_ok=True)
-    return make_model(task, algo_name, seed)
+            keep_rows_up_to(paths[suffix], model.num_timesteps)
+        keep_zoo_evaluations_up_to(zoo_folder, model.num_timesteps)
+        last = read_rows(paths[""])[-1]
+        return model, RunClock(last.get("cpu_seconds", 0.0), last.get("wall_seconds", 0.0))
+    for path in (*paths.values(), zoo_folder / "evaluations.npz"):  # a run without a checkpoint starts over
+        path.unlink(missing_ok=True)
+    return make_model(panel, task, algo_name, seed), RunClock()
 
 
-def run_one(job: tuple[str, str, int]) -> str:
-    """Train one (task, algorithm, seed) to its budget, resuming if a checkpoint exists."""
-    task_name, algo_name, seed = job
+def run_one(job: tuple[str, str, str, int]) -> str:
+    """Train one (panel, task, algorithm, seed) to its budget, resuming if a checkpoint exists."""
+    panel, task_name, algo_name, seed = job
     th.set_num_threads(1)
-    task = TASKS[task_name]
-    rows = read_rows(result_path(task_name, algo_name, seed))
+    task = PANELS[panel].tasks[task_name]
+    rows = read_rows(result_path(task_name, algo_name, seed, "", panel))
     if rows and rows[-1]["timesteps"] >= task.budget:
         return f"{job}: already done"
-    model = resume_or_create(task, algo_name, seed)
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    model, clock = resume_or_create(panel, task, algo_name, seed)
     # one log folder per (re)start, so that resuming does not overwrite the earlier part of the log
-    log_folder = run_dir(task_name, algo_name, seed) / f"log_{model.num_timesteps:09d}"
+    log_folder = run_dir(task_name, algo_name, seed, panel) / f"log_{model.num_timesteps:09d}"
     model.set_logger(configure(str(log_folder), ["csv"]))
-    callback = EvaluateAndCheckpoint(task, algo_name, seed)
+    callback = EvaluateAndCheckpoint(panel, task, algo_name, seed, clock)
     model.learn(task.budget - model.num_timesteps, callback=callback, reset_num_timesteps=False)
-    copy_train_log(task_name, algo_name, seed)
-    return f"{job}: done at {model.num_timesteps} steps"
+    copy_train_log(panel, task_name, algo_name, seed)
+    write_run_info(panel, task_name, algo_name, seed, clock, started)
+    return f"{job}: done at {model.num_timesteps} steps, {clock.cpu_seconds() / 60:.1f} CPU-minutes"
 
 
-def copy_train_log(task: str, algo: str, seed: int) -> None:
+def write_run_info(panel: str, task: str, algo: str, seed: int, clock: RunClock, started: str) -> None:
+    """``seed<N>_run.json``: what produced the run (versions, commit, machine) and what it cost."""
+    info = dict(
+        panel=panel,
+        task=task,
+        algo=algo,
+        seed=seed,
+        cpu_seconds=clock.cpu_seconds(),
+        wall_seconds=clock.wall_seconds(),
+        last_start=started,
+        finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        commit=git_commit(),
+        versions={package: metadata.version(package) for package in VERSIONED_PACKAGES},
+        python=platform.python_version(),
+        machine=f"{platform.machine()}, {os.cpu_count()} cores, {th.get_num_threads()} torch thread(s)",
+    )
+    result_path(task, algo, seed, "_run", panel).with_suffix(".json").write_text(json.dumps(info, indent=1) + "\n")
+
+
+def git_commit() -> str:
+    """:return: the checkout's commit, with ``-dirty`` when ``sb3_tecrl/`` or ``benchmarks/`` has uncommitted changes"""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "../sb3_tecrl", "../hyperparams", "*.py")
+    return git("rev-parse", "HEAD") + ("-dirty" if dirty else "")
+
+
+def copy_train_log(panel: str, task: str, algo: str, seed: int) -> None:
     """Keep the logger's train/ columns next to the results (small, committed) for the diagnostics plots."""
-    sources = sorted(run_dir(task, algo, seed).glob("log_*/progress.csv"))
+    sources = sorted(run_dir(task, algo, seed, panel).glob("log_*/progress.csv"))
     # a log folder's name is the step its (re)start resumed from: later rows of the previous folder were redone
     ends = [float(source.parent.name.removeprefix("log_")) for source in sources[1:]] + [math.inf]
     rows = []
@@ -196,31 +268,49 @@ def copy_train_log(task: str, algo: str, seed: int) -> None:
     if not rows:
         return
     keys = ["time/total_timesteps", *sorted(key for key in rows[0] if key.startswith("train/"))]
-    target = result_path(task, algo, seed, "_train")
+    target = result_path(task, algo, seed, "_train", panel)
     with target.open("w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=keys, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
 
 
+def jobs(panel: str, tasks: list[str], algos: list[str], seeds: list[int]) -> list[tuple[str, str, str, int]]:
+    """
+    The queue, ordered so that partial results answer the panel's main question first: its main tasks x main
+    algorithms for every seed, then the rest, seed by seed.
+    """
+    spec = PANELS[panel]
+    queue = [(panel, task, algo, seed) for seed in seeds for task in tasks for algo in algos]
+    return sorted(queue, key=lambda job: (not (job[1] in spec.main_tasks and job[2] in spec.main_algos), job[3]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="train the panel (resumes)")
-    run.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
-    run.add_argument("--algos", nargs="+", default=list(ALGOS), choices=list(ALGOS))
-    run.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    run = sub.add_parser("run", help="train a panel (resumes)")
+    run.add_argument("--panel", default="short", choices=list(PANELS))
+    run.add_argument("--tasks", nargs="+", help="default: the panel's tasks")
+    run.add_argument("--algos", nargs="+", help="default: the panel's algorithms")
+    run.add_argument("--seeds", nargs="+", type=int, help="default: the panel's seeds")
     run.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2)))
-    sub.add_parser("report", help="draw the learning curves and the IQM table from the result files")
+    report = sub.add_parser("report", help="draw the learning curves and the IQM tables from the result files")
+    report.add_argument("--panel", nargs="+", default=list(PANELS), choices=list(PANELS))
     args = parser.parse_args()
     if args.command == "report":
         from benchmarks.report import write_report
 
-        write_report()
+        for panel in args.panel:
+            write_report(panel)
         return
-    jobs = [(task, algo, seed) for task in args.tasks for seed in args.seeds for algo in args.algos]
+    spec = PANELS[args.panel]
+    for name, given, known in (("task", args.tasks, spec.tasks), ("algorithm", args.algos, spec.algos)):
+        unknown = set(given or []) - set(known)
+        if unknown:
+            parser.error(f"unknown {name}(s) {sorted(unknown)} for panel {args.panel}: choose from {list(known)}")
+    queue = jobs(args.panel, args.tasks or list(spec.tasks), args.algos or list(spec.algos), args.seeds or list(spec.seeds))
     with multiprocessing.get_context("spawn").Pool(args.workers, maxtasksperchild=1) as pool:
-        for message in pool.imap_unordered(run_one, jobs):
+        for message in pool.imap_unordered(run_one, queue):
             print(message, flush=True)
 
 

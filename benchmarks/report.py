@@ -1,12 +1,15 @@
 """
-Report of the learning panel: learning-curve PNGs, an IQM table with bootstrap confidence intervals (rliable) and
-the entropy diagnostics of DSAC-E, from the result files of ``benchmarks.learning`` (``python -m benchmarks.learning
-report``). Only runs that reached their task's budget count.
+Report of a learning panel (``python -m benchmarks.learning report --panel P``): learning curves against environment
+(or gradient) steps and against CPU time, an IQM table with 95% stratified-bootstrap confidence intervals (rliable),
+the normalised aggregate, DSAC-E's entropy diagnostics per task, and a table of every run's cost and provenance.
+Only runs that reached their task's budget count.
 
-Normalised score per task: 0 is the mean return of the first evaluation of all runs (an untrained policy), 1 is SAC's
+Final return of a run: the mean of its last three evaluations. Normalised score per task: 0 is the mean return of the
+first evaluation of all runs (an untrained policy in the panels that evaluate before the first step), 1 is SAC's
 mean final return, so that tasks with negative returns (Pendulum) aggregate the right way up.
 """
 
+import json
 from pathlib import Path
 
 import matplotlib
@@ -17,46 +20,65 @@ import numpy as np
 from rliable import library as rly
 from rliable import metrics
 
-from benchmarks.learning import ALGOS, RESULTS, TASKS, read_rows, result_path
+from benchmarks.diagnostics import plot_run
+from benchmarks.panel import PANELS, read_rows, result_path
 
 SEEDS_MAX = 10
 MIN_SEEDS = 3  # a task enters the normalised aggregate once every algorithm has this many finished seeds
+FINAL_EVALS = 3  # the final return is the mean of the last evaluations
 BOOTSTRAP_REPS = 2000
+Runs = dict[str, list[list[dict[str, float]]]]
 
 
-def completed_runs(task: str) -> dict[str, list[list[dict[str, float]]]]:
+def completed_runs(task: str, panel: str = "short") -> Runs:
     """:return: per algorithm, the evaluation rows (up to the budget) of each finished seed"""
-    budget = TASKS[task].budget
-    runs: dict[str, list[list[dict[str, float]]]] = {}
-    for algo in ALGOS:
+    budget = PANELS[panel].tasks[task].budget
+    runs: Runs = {}
+    for algo in PANELS[panel].algos:
         for seed in range(SEEDS_MAX):
-            rows = [row for row in read_rows(result_path(task, algo, seed)) if row["timesteps"] <= budget]
+            rows = [row for row in read_rows(result_path(task, algo, seed, "", panel)) if row["timesteps"] <= budget]
             if rows and rows[-1]["timesteps"] == budget:
                 runs.setdefault(algo, []).append(rows)
     return runs
 
 
-def plot_curves(task: str, runs: dict[str, list[list[dict[str, float]]]]) -> str:
-    fig, axis = plt.subplots(figsize=(6.5, 4))
-    for algo, seeds in runs.items():
-        steps = [row["timesteps"] for row in seeds[0]]
-        returns = np.array([[row["mean"] for row in rows] for rows in seeds])
+def final_return(rows: list[dict[str, float]]) -> float:
+    return float(np.mean([row["mean"] for row in rows[-FINAL_EVALS:]]))
+
+
+def plot_curves(task: str, runs: Runs, panel: str) -> str:
+    """Return against steps (mean +- std over seeds) and against CPU hours (one line per seed), side by side."""
+    spec = PANELS[panel]
+    by_gradient_steps = spec.tasks[task].eval_unit == "gradient_steps"
+    fig, (steps_axis, cpu_axis) = plt.subplots(1, 2, figsize=(12, 4))
+    for color, (algo, seeds) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], runs.items(), strict=False):
+        length = min(map(len, seeds))
+        x_key = "gradient_steps" if by_gradient_steps else "timesteps"
+        steps = [row[x_key] for row in seeds[0][:length]]
+        returns = np.array([[row["mean"] for row in rows[:length]] for rows in seeds])
         mean, std = returns.mean(axis=0), returns.std(axis=0)
-        axis.plot(steps, mean, label=f"{algo} ({len(seeds)} seeds)")
-        axis.fill_between(steps, mean - std, mean + std, alpha=0.15)
-    axis.set_title(f"{task}: deterministic evaluation, mean +- std over seeds", fontsize=10)
-    axis.set_xlabel("environment steps")
-    axis.set_ylabel("return")
-    axis.legend(fontsize=8)
+        steps_axis.plot(steps, mean, color=color, label=f"{algo} ({len(seeds)} seeds)")
+        steps_axis.fill_between(steps, mean - std, mean + std, color=color, alpha=0.15)
+        for index, rows in enumerate(seeds):
+            if "cpu_seconds" in rows[0]:
+                hours = [row["cpu_seconds"] / 3600 for row in rows]
+                cpu_axis.plot(hours, [row["mean"] for row in rows], color=color, lw=1, label=algo if index == 0 else None)
+    steps_axis.set_xlabel("gradient steps" if by_gradient_steps else "environment steps")
+    cpu_axis.set_xlabel("CPU hours (one core, one torch thread; evaluations excluded)")
+    for axis in (steps_axis, cpu_axis):
+        axis.set_ylabel("return (deterministic, 10 episodes)")
+        if axis.get_legend_handles_labels()[0]:  # runs from before CPU time was measured have no CPU curve
+            axis.legend(fontsize=8)
+    fig.suptitle(f"{task}, panel {panel}", fontsize=10)
     fig.tight_layout()
-    path = RESULTS / f"{task}_curves.png"
+    path = spec.results / f"{task}_curves.png"
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path.name
 
 
-def final_scores(runs: dict[str, list[list[dict[str, float]]]]) -> dict[str, np.ndarray]:
-    return {algo: np.array([rows[-1]["mean"] for rows in seeds]) for algo, seeds in runs.items()}
+def final_scores(runs: Runs) -> dict[str, np.ndarray]:
+    return {algo: np.array([final_return(rows) for rows in seeds]) for algo, seeds in runs.items()}
 
 
 def aggregated_tasks(task_scores: dict[str, dict[str, np.ndarray]]) -> list[str]:
@@ -89,17 +111,30 @@ def iqm_with_ci(scores: dict[str, np.ndarray]) -> dict[str, tuple[float, float, 
     return {algo: (float(point[algo][0]), float(interval[algo][0, 0]), float(interval[algo][1, 0])) for algo in scores}
 
 
-def write_report() -> str:
-    """Draw the PNGs and write ``benchmarks/results/learning/report.md``; return its text."""
-    from benchmarks.diagnostics import plot_run
+def run_table(panel: str) -> list[str]:
+    """:return: markdown rows of every finished run's cost and provenance (``seed<N>_run.json``)"""
+    lines = []
+    for path in sorted(PANELS[panel].results.glob("*/*/seed*_run.json")):
+        info = json.loads(path.read_text())
+        versions = ", ".join(f"{name} {version}" for name, version in info["versions"].items())
+        lines.append(
+            f"| {info['task']} | {info['algo']} | {info['seed']} | {info['cpu_seconds'] / 60:.1f} | "
+            f"{info['wall_seconds'] / 60:.1f} | {info['finished']} | {info['commit'][:10]} | {versions} |"
+        )
+    header = "| task | algorithm | seed | CPU minutes | wall minutes | finished (UTC) | commit | versions |"
+    return [header, "| --- | --- | --- | --- | --- | --- | --- | --- |", *lines] if lines else []
 
+
+def write_report(panel: str = "short") -> str:
+    """Draw the PNGs and write ``<panel results>/report.md``; return its text."""
+    spec = PANELS[panel]
     lines = ["| task | algorithm | seeds | final return, IQM [95% CI] |", "| --- | --- | --- | --- |"]
     task_scores, first_evals, images = {}, {}, []
-    for task in TASKS:
-        runs = completed_runs(task)
+    for task in spec.tasks:
+        runs = completed_runs(task, panel)
         if not runs:
             continue
-        images.append(plot_curves(task, runs))
+        images.append(plot_curves(task, runs, panel))
         task_scores[task] = final_scores(runs)
         first_evals[task] = float(np.mean([seeds_rows[0]["mean"] for seeds in runs.values() for seeds_rows in seeds]))
         for algo, (iqm, low, high) in iqm_with_ci({a: s.reshape(-1, 1) for a, s in task_scores[task].items()}).items():
@@ -112,9 +147,15 @@ def write_report() -> str:
         for algo, (iqm, low, high) in iqm_with_ci(norm).items():
             lines.append(f"| {tasks} | {algo} | {iqm:.2f} [{low:.2f}, {high:.2f}] |")
     for task in task_scores:  # the diagnostics of the first DSAC-E seed with a training log
-        seed = next((seed for seed in range(SEEDS_MAX) if result_path(task, "DSAC-E", seed, "_train").exists()), None)
-        if seed is not None:
-            images.append(str(Path(plot_run(task, "DSAC-E", seed)).relative_to(RESULTS)))
+        algo = next((algo for algo in spec.algos if algo.startswith("DSAC-E")), None)
+        seed = next(
+            (seed for seed in range(SEEDS_MAX) if algo and result_path(task, algo, seed, "_train", panel).exists()), None
+        )
+        if algo is not None and seed is not None:
+            images.append(str(Path(plot_run(task, algo, seed, panel)).relative_to(spec.results)))
+    runs_table = run_table(panel)
     text = "\n".join(lines) + "\n\n" + "\n".join(f"![{name}]({name})" for name in images) + "\n"
-    (RESULTS / "report.md").write_text(text)
+    if runs_table:
+        text += "\n" + "\n".join(runs_table) + "\n"
+    (spec.results / "report.md").write_text(text)
     return text

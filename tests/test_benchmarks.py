@@ -1,16 +1,22 @@
-"""Logic of the learning benchmark (resume bookkeeping, report aggregation, diagnostics sums) on synthetic files."""
+"""
+Logic of the learning benchmark (resume bookkeeping, report aggregation, diagnostics sums) on synthetic files, and
+tiny real runs of the runner in both sampling regimes.
+"""
+
+import itertools
+import json
 
 import numpy as np
 import pytest
 
-from benchmarks import learning, report
+from benchmarks import learning, panel, report
 from benchmarks.diagnostics import discounted_future_sum
 
 
 @pytest.fixture
 def folders(tmp_path, monkeypatch):
-    monkeypatch.setattr(learning, "RESULTS", tmp_path / "results")
-    monkeypatch.setattr(learning, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(panel, "ROOT", tmp_path)
+    monkeypatch.setattr(panel, "RUNS", tmp_path / "runs")
     return tmp_path
 
 
@@ -21,22 +27,33 @@ def test_discounted_future_sum():
 
 
 def test_keep_rows_up_to(folders):
-    path = learning.result_path("Pendulum-v1", "SAC", 0)
+    path = panel.result_path("Pendulum-v1", "SAC", 0)
     for step in (1000, 2000, 3000):
-        learning.append_row(path, dict(timesteps=step, mean=-step, std=1.0))
+        panel.append_row(path, dict(timesteps=step, mean=-step, std=1.0))
     learning.keep_rows_up_to(path, 2000)
-    assert [row["timesteps"] for row in learning.read_rows(path)] == [1000, 2000]
+    assert [row["timesteps"] for row in panel.read_rows(path)] == [1000, 2000]
+
+
+def test_zoo_layout_evaluations_append_and_truncate(folders):
+    folder = panel.zoo_log_dir("Walker2d-v4", "DSAC-E", 1, "P")
+    assert folder == folders / "results" / "regime_P" / "zoo" / "dsace_paper" / "Walker2d-v4_2"
+    for step in (100, 200, 300):
+        learning.append_zoo_evaluation(folder, step, [step, step + 1.0], [10, 20])
+    learning.keep_zoo_evaluations_up_to(folder, 200)
+    log = np.load(folder / "evaluations.npz")
+    assert log["timesteps"].tolist() == [100, 200]
+    assert log["results"].tolist() == [[100, 101], [200, 201]] and log["ep_lengths"].shape == (2, 2)
 
 
 def test_train_log_drops_rows_redone_after_resume(folders):
-    run = learning.run_dir("Pendulum-v1", "DSAC-E", 0)
+    run = panel.run_dir("Pendulum-v1", "DSAC-E", 0)
     for start, steps in ((0, (200, 400, 600)), (400, (600, 800))):
         log = run / f"log_{start:09d}" / "progress.csv"
         log.parent.mkdir(parents=True)
         log.write_text("time/total_timesteps,train/ent_coef\n" + "".join(f"{step},{start + step}\n" for step in steps))
-    learning.result_path("Pendulum-v1", "DSAC-E", 0).parent.mkdir(parents=True)
-    learning.copy_train_log("Pendulum-v1", "DSAC-E", 0)
-    rows = learning.read_rows(learning.result_path("Pendulum-v1", "DSAC-E", 0, "_train"))
+    panel.result_path("Pendulum-v1", "DSAC-E", 0).parent.mkdir(parents=True)
+    learning.copy_train_log("short", "Pendulum-v1", "DSAC-E", 0)
+    rows = panel.read_rows(panel.result_path("Pendulum-v1", "DSAC-E", 0, "_train"))
     assert [(row["time/total_timesteps"], row["train/ent_coef"]) for row in rows] == [
         (200, 200),
         (400, 400),
@@ -46,13 +63,14 @@ def test_train_log_drops_rows_redone_after_resume(folders):
 
 
 def test_completed_runs_reads_up_to_the_budget(folders):
-    budget, freq = learning.TASKS["Pendulum-v1"].budget, learning.TASKS["Pendulum-v1"].eval_freq
+    budget, freq = panel.TASKS["Pendulum-v1"].budget, panel.TASKS["Pendulum-v1"].eval_freq
     for seed, last in ((0, budget + freq), (1, budget), (2, budget - freq)):  # longer, finished, unfinished
         for step in range(freq, last + 1, freq):
-            learning.append_row(learning.result_path("Pendulum-v1", "SAC", seed), dict(timesteps=step, mean=step, std=0.0))
+            panel.append_row(panel.result_path("Pendulum-v1", "SAC", seed), dict(timesteps=step, mean=step, std=0.0))
     runs = report.completed_runs("Pendulum-v1")
     assert len(runs["SAC"]) == 2
-    assert report.final_scores(runs)["SAC"].tolist() == [budget, budget]
+    # the final return is the mean of the last three evaluations up to the budget
+    assert report.final_scores(runs)["SAC"].tolist() == [budget - freq, budget - freq]
 
 
 def test_normalised_aggregate_needs_every_algorithm_with_enough_seeds():
@@ -66,3 +84,55 @@ def test_normalised_aggregate_needs_every_algorithm_with_enough_seeds():
     np.testing.assert_allclose(norm["DSAC-E"], np.full((seeds, 1), 0.5))
     iqm, low, high = report.iqm_with_ci(norm)["SAC"]
     assert iqm == low == high == 1.0
+
+
+def test_queue_answers_the_main_question_first():
+    queue = learning.jobs("P", list(panel.PANELS["P"].tasks), list(panel.PANELS["P"].algos), [0, 1, 2])
+    main = [job for job in queue if job[1] in ("Walker2d-v4", "Ant-v4") and job[2] in ("DSAC-E", "DSAC-T", "SAC")]
+    assert queue[: len(main)] == main and len(main) == 2 * 3 * 3
+    assert len(queue) == 4 * 5 * 3
+
+
+def test_panels_of_the_two_regimes():
+    paper, sb3 = panel.PANELS["P"], panel.PANELS["S"]
+    walker = paper.tasks["Walker2d-v4"]
+    # 50k gradient steps after the 10k warm-up, 20 env steps each, evaluated every 2,500 gradient steps
+    assert (walker.budget, walker.n_envs, walker.eval_freq, walker.eval_unit) == (1_010_000, 20, 2_500, "gradient_steps")
+    assert dict(paper.algos["SAC"].overrides) == {"train_freq": 1, "gradient_steps": 1}
+    assert paper.algos["DSAC-E"].zoo_name == "dsace_paper" and sb3.algos["DSAC-E"].zoo_name == "dsace"
+    assert (sb3.tasks["Hopper-v4"].budget, sb3.tasks["Hopper-v4"].learning_starts) == (100_000, None)
+
+
+TINY = (("policy_kwargs", dict(net_arch=[16, 16])), ("batch_size", 32), ("buffer_size", 5_000))
+
+
+@pytest.mark.parametrize("n_envs, eval_unit", [(1, "env_steps"), (20, "gradient_steps")])
+def test_a_tiny_run_writes_every_file_and_resumes(folders, monkeypatch, n_envs, eval_unit):
+    def tiny_panel(gradient_steps: int) -> panel.Panel:
+        # a 100-step warm-up, then gradient steps; evaluations every 10 gradient steps or 60 env steps
+        budget = 100 + gradient_steps * n_envs
+        task = panel.Task("Pendulum-v1", budget, 10 if eval_unit == "gradient_steps" else 60, 100, n_envs, eval_unit)
+        algo = panel.Algo(learning.DSACE, "dsace", (*TINY, ("train_freq", 1), ("gradient_steps", 1)), "tiny-dsace")
+        return panel.Panel("tiny", {"Pendulum-v1": task}, {"DSAC-E": algo})
+
+    monkeypatch.setattr(learning, "EVAL_EPISODES", 2)
+    monkeypatch.setitem(panel.PANELS, "tiny", tiny_panel(20))
+    learning.run_one(("tiny", "Pendulum-v1", "DSAC-E", 0))
+    assert "already done" in learning.run_one(("tiny", "Pendulum-v1", "DSAC-E", 0))
+    monkeypatch.setitem(panel.PANELS, "tiny", tiny_panel(40))  # a larger budget: the run resumes from its checkpoint
+    learning.run_one(("tiny", "Pendulum-v1", "DSAC-E", 0))
+
+    rows = panel.read_rows(panel.result_path("Pendulum-v1", "DSAC-E", 0, "", "tiny"))
+    timesteps = [row["timesteps"] for row in rows]
+    assert timesteps[0] == 0 and timesteps[-1] == 100 + 40 * n_envs  # before the first step and at the end
+    assert timesteps == sorted(set(timesteps))  # resumed, not restarted or repeated
+    if eval_unit == "gradient_steps":
+        assert [row["gradient_steps"] for row in rows] == [0, 10, 20, 30, 40]
+    assert all(0 <= earlier["cpu_seconds"] <= later["cpu_seconds"] for earlier, later in itertools.pairwise(rows))
+    zoo_log = np.load(panel.zoo_log_dir("Pendulum-v1", "DSAC-E", 0, "tiny") / "evaluations.npz")
+    assert zoo_log["timesteps"].tolist() == timesteps and zoo_log["results"].shape == (len(rows), 2)
+    info = json.loads(panel.result_path("Pendulum-v1", "DSAC-E", 0, "_run", "tiny").with_suffix(".json").read_text())
+    assert info["versions"]["sb3-tecrl"] and info["cpu_seconds"] >= rows[-1]["cpu_seconds"] and len(info["commit"]) >= 40
+    assert panel.result_path("Pendulum-v1", "DSAC-E", 0, "_entropy", "tiny").exists()
+    text = report.write_report("tiny")
+    assert "Pendulum-v1_curves.png" in text and "| Pendulum-v1 | DSAC-E | 0 |" in text

@@ -1,0 +1,207 @@
+"""
+What the learning panels run and where their files live: tasks, algorithms, regimes and the result-file layout.
+
+The runner (``benchmarks.learning``), the report (``benchmarks.report``) and the diagnostics
+(``benchmarks.diagnostics``) import this module; the runner and the report also import the diagnostics, and nothing
+imports the runner or the report back (no circle).
+
+Panels (``python -m benchmarks.learning run --panel <name>``):
+
+- ``short``: the first panel, SB3's 1:1 regime on short budgets (Pendulum-v1, InvertedDoublePendulum-v4, Hopper-v4
+  30k), the same warm-up for every algorithm of a task; results in ``results/learning/``.
+- ``P``: the papers' regime, 20 vectorised environments and one gradient step per vector step (20 environment steps
+  per gradient step), compared at equal gradient steps: 50k gradient steps (1.01M environment steps, after a 10k
+  warm-up), evaluated every 2,500 gradient steps. DSAC variants with the ``*_paper`` zoo files; SAC and TQC with their
+  zoo entries (networks, learning rates, 10k warm-up) and the same sampling. Results in ``results/regime_P/``.
+- ``S``: SB3's regime, 1 environment step per gradient step, compared at equal environment steps: 100k steps,
+  evaluated every 5k, every algorithm with its shipped zoo settings. Results in ``results/regime_S/``.
+- ``rho``: Walker2d-v4 in the papers' regime, DSAC-E with rho = 1 against the shipped rho = 20. Results in
+  ``results/rho/``.
+
+Files of one run (``<panel dir>/<task>/<algo>/``): ``seed<N>.csv`` (one row per evaluation: environment steps,
+gradient steps, mean and std of 10 deterministic episodes, CPU and wall seconds so far), ``seed<N>_entropy.csv`` and
+``seed<N>_train.csv`` (DSAC-E's diagnostics), ``seed<N>_run.json`` (versions, commit, machine, wall and CPU time), and
+the same evaluations in the RL Zoo's layout, ``<panel dir>/zoo/<algo folder>/<task>_<seed + 1>/evaluations.npz``, for
+``python -m rl_zoo3.plots.all_plots -f benchmarks/results/<panel dir>/zoo -a dsace sac -e Walker2d``.
+"""
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sb3_contrib import TQC
+from stable_baselines3 import SAC
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+from sb3_tecrl import DSACE, DSACT
+
+ROOT = Path(__file__).resolve().parent
+RUNS = ROOT / "runs"
+EVAL_EPISODES = 10
+# The papers' regime: 20 environments, one gradient step per vector step; the official warm-up and evaluation period
+PAPER_N_ENVS = 20
+PAPER_WARMUP = 10_000
+PAPER_GRADIENT_STEPS = 50_000
+PAPER_EVAL_GRADIENT_STEPS = 2_500
+
+
+@dataclass(frozen=True)
+class Task:
+    """
+    A task of a panel: its budget and evaluation period, the warm-up every algorithm uses on it, and its sampling.
+
+    :param env_id: Gymnasium id
+    :param budget: environment steps
+    :param eval_freq: evaluation period, in ``eval_unit``
+    :param learning_starts: warm-up of every algorithm (``None``: each algorithm's zoo value)
+    :param n_envs: vectorised environments; with one gradient step per vector step, also the env steps per update
+    :param eval_unit: ``"env_steps"`` (equal environment steps, SB3's regime) or ``"gradient_steps"`` (the papers')
+    """
+
+    env_id: str
+    budget: int
+    eval_freq: int
+    learning_starts: int | None
+    n_envs: int = 1
+    eval_unit: str = "env_steps"
+
+
+@dataclass(frozen=True)
+class Algo:
+    """
+    An algorithm of a panel: its class name, the zoo file its hyperparameters come from, and fixed overrides.
+
+    :param cls: the algorithm class
+    :param zoo_name: the zoo name of its hyperparameter file (ours: ``dsace``, ``dsace_paper``, ...; rl_zoo3's: ``sac``)
+    :param overrides: keyword arguments that replace the file's
+    :param zoo_folder: folder name of its runs in the RL Zoo's layout (what ``rl_zoo3.plots`` takes as ``-a``);
+        default: the panel's name of the algorithm, lower case
+    """
+
+    cls: type[BaseAlgorithm]
+    zoo_name: str
+    overrides: tuple[tuple[str, Any], ...] = ()
+    zoo_folder: str | None = None
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A panel: tasks x algorithms x seeds, with its results folder and the cells that answer its main question."""
+
+    folder: str
+    tasks: dict[str, Task]
+    algos: dict[str, Algo]
+    seeds: tuple[int, ...] = (0, 1, 2)
+    main_tasks: tuple[str, ...] = ()
+    """the tasks of the panel's main question: the runner queues them (with ``main_algos``) first"""
+    main_algos: tuple[str, ...] = ()
+
+    @property
+    def results(self) -> Path:
+        return ROOT / "results" / self.folder
+
+
+def paper_task(env_id: str) -> Task:
+    """A task of the papers' regime: 50k gradient steps after the 10k warm-up, evaluated every 2,500."""
+    budget = PAPER_WARMUP + PAPER_GRADIENT_STEPS * PAPER_N_ENVS
+    return Task(env_id, budget, PAPER_EVAL_GRADIENT_STEPS, PAPER_WARMUP, PAPER_N_ENVS, "gradient_steps")
+
+
+def sb3_task(env_id: str) -> Task:
+    """A task of SB3's regime: 100k environment steps, evaluated every 5k, each algorithm's own warm-up."""
+    return Task(env_id, 100_000, 5_000, None)
+
+
+WO_TEC = (("trajectory_entropy_constraint", False),)
+SHORT_ALGOS = {
+    "DSAC-E": Algo(DSACE, "dsace", zoo_folder="dsace"),
+    "DSAC-E w/o TEC": Algo(DSACE, "dsace", WO_TEC, "dsace-wo-tec"),
+    "DSAC-T": Algo(DSACT, "dsact", zoo_folder="dsact"),
+    "SAC": Algo(SAC, "sac"),
+    "TQC": Algo(TQC, "tqc"),
+}
+# SAC and TQC in the papers' regime: their zoo entries, one gradient step per vector step of 20 environments
+PAPER_SAMPLING = (("train_freq", 1), ("gradient_steps", 1))
+PAPER_ALGOS = {
+    "DSAC-E": Algo(DSACE, "dsace_paper", zoo_folder="dsace_paper"),
+    "DSAC-E w/o TEC": Algo(DSACE, "dsace_paper", WO_TEC, "dsace_paper-wo-tec"),
+    "DSAC-T": Algo(DSACT, "dsact_paper", zoo_folder="dsact_paper"),
+    "SAC": Algo(SAC, "sac", PAPER_SAMPLING, "sac_paper"),
+    "TQC": Algo(TQC, "tqc", PAPER_SAMPLING, "tqc_paper"),
+}
+PANELS = {
+    "short": Panel(
+        "learning",
+        {
+            "Pendulum-v1": Task("Pendulum-v1", budget=8_000, eval_freq=1_000, learning_starts=100),
+            "InvertedDoublePendulum-v4": Task(
+                "InvertedDoublePendulum-v4", budget=20_000, eval_freq=2_000, learning_starts=1_000
+            ),
+            "Hopper-v4": Task("Hopper-v4", budget=30_000, eval_freq=3_000, learning_starts=1_000),
+        },
+        SHORT_ALGOS,
+    ),
+    # the main question first: DSAC-E against DSAC-T and SAC on Walker2d and Ant
+    "P": Panel(
+        "regime_P",
+        {env_id: paper_task(env_id) for env_id in ("Walker2d-v4", "Ant-v4", "Hopper-v4", "HalfCheetah-v4")},
+        {name: PAPER_ALGOS[name] for name in ("DSAC-E", "DSAC-T", "SAC", "DSAC-E w/o TEC", "TQC")},
+        main_tasks=("Walker2d-v4", "Ant-v4"),
+        main_algos=("DSAC-E", "DSAC-T", "SAC"),
+    ),
+    "S": Panel(
+        "regime_S",
+        {env_id: sb3_task(env_id) for env_id in ("Hopper-v4", "Walker2d-v4", "HalfCheetah-v4")},
+        {name: SHORT_ALGOS[name] for name in ("DSAC-E", "DSAC-T", "SAC", "TQC")},
+    ),
+    "rho": Panel(
+        "rho",
+        {"Walker2d-v4": paper_task("Walker2d-v4")},
+        {
+            "DSAC-E rho=20": PAPER_ALGOS["DSAC-E"],
+            "DSAC-E rho=1": Algo(DSACE, "dsace_paper", (("rho", 1.0),), "dsace_paper-rho1"),
+        },
+    ),
+}
+# the first panel's names, which benchmarks.defaults_study and the tests use
+TASKS = PANELS["short"].tasks
+ALGOS = PANELS["short"].algos
+
+
+def algo_folder(algo: str) -> str:
+    return algo.replace(" ", "_").replace("/", "").replace("=", "")
+
+
+def run_dir(task: str, algo: str, seed: int, panel: str = "short") -> Path:
+    """Checkpoints and logs of a run in progress (not committed)."""
+    return RUNS / PANELS[panel].folder / task / algo_folder(algo) / f"seed{seed}"
+
+
+def result_path(task: str, algo: str, seed: int, suffix: str = "", panel: str = "short") -> Path:
+    """A result file of a run (committed): ``seed<N><suffix>.csv``."""
+    return PANELS[panel].results / task / algo_folder(algo) / f"seed{seed}{suffix}.csv"
+
+
+def zoo_log_dir(task: str, algo: str, seed: int, panel: str = "short") -> Path:
+    """The run's folder in the RL Zoo's layout: ``<panel dir>/zoo/<algo folder>/<task>_<seed + 1>``."""
+    folder = PANELS[panel].algos[algo].zoo_folder or algo_folder(algo).lower()
+    return PANELS[panel].results / "zoo" / folder / f"{task}_{seed + 1}"
+
+
+def read_rows(path: Path) -> list[dict[str, float]]:
+    if not path.exists():
+        return []
+    with path.open() as file:
+        # an empty cell (a logger key not recorded in that row) reads as NaN
+        return [{key: float(value or "nan") for key, value in row.items()} for row in csv.DictReader(file)]
+
+
+def append_row(path: Path, row: dict[str, float]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists()
+    with path.open("a", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
