@@ -237,16 +237,22 @@ def test_alpha_falls_above_the_budget_and_rises_below(budget: float, direction: 
 # --- the entropy critic learns the discounted entropy of a fixed policy ----------------------------------------------
 
 
-def test_entropy_critic_converges_to_the_discounted_policy_entropy():
-    gamma = 0.8
-    model = make_model(
-        env=ConstantStateEnv(max_steps=20), gamma=gamma, tau=0.05, policy_delay=1, learning_rate=3e-3, ent_coef=0.1
-    )
+def critics_trained_on_a_frozen_policy(env: gym.Env, **kwargs) -> DSACE:
+    """1500 gradient steps of the critics on ``env`` while the actor stays fixed."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the n-step approximation warning
+        model = make_model(env=env, tau=0.05, policy_delay=1, learning_rate=3e-3, ent_coef=0.1, **kwargs)
     fill_buffer(model, 300)
     silent_logger(model)
     model.actor.requires_grad_(False)  # a fixed policy: only the critics learn
     set_random_seed(0)
     model.train(gradient_steps=1500, batch_size=64)
+    return model
+
+
+def test_entropy_critic_converges_to_the_discounted_policy_entropy():
+    gamma = 0.8
+    model = critics_trained_on_a_frozen_policy(ConstantStateEnv(max_steps=20), gamma=gamma)
 
     obs = th.full((20_000, 2), 0.5)
     with th.no_grad():
@@ -343,24 +349,8 @@ def test_entropy_units_agree_exactly_when_actions_lie_in_unit_bounds():
 
 @pytest.mark.parametrize("n_steps", [1, 3, 5])
 def test_temperature_drives_the_step_entropy_to_rho_h0_for_every_n_steps(n_steps: int):
-    gamma, rho = 0.8, 2.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # the n-step approximation warning
-        model = make_model(
-            env=ConstantStateEnv(),
-            gamma=gamma,
-            n_steps=n_steps,
-            rho=rho,
-            tau=0.05,
-            policy_delay=1,
-            learning_rate=3e-3,
-            ent_coef=0.1,
-        )
-    fill_buffer(model, 300)
-    silent_logger(model)
-    model.actor.requires_grad_(False)  # a fixed policy: only the critics learn
-    set_random_seed(0)
-    model.train(gradient_steps=1500, batch_size=64)
+    rho = 2.0
+    model = critics_trained_on_a_frozen_policy(ConstantStateEnv(), gamma=0.8, n_steps=n_steps, rho=rho)
 
     obs = th.full((20_000, 2), 0.5)
     with th.no_grad():
