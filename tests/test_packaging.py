@@ -63,7 +63,8 @@ def brought_by_install_line_above(text: str, command: str) -> set[str]:
     [
         ("python -m sb3_tecrl.demo", {"stable-baselines3", "tqdm", "rich"}),
         ("python -m pytest -q", {"pytest", "sb3-contrib", "gymnasium[mujoco]", "tensorboard", "rliable"}),
-        ("python -m rl_zoo3.train --algo dsace --env Pendulum-v1\n", {"rl-zoo3", "moviepy"}),
+        ("python -m rl_zoo3.train --algo dsace --env Pendulum-v1\n", {"rl-zoo3"}),
+        ("python -m rl_zoo3.record_video", {"moviepy", "gymnasium[classic-control]"}),
         ("--env Ant-v3", {"gymnasium[mujoco]"}),
         ("--env HalfCheetah-v4", {"gymnasium[mujoco]"}),
         ("-optimize", {"optuna"}),
