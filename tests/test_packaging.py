@@ -76,5 +76,5 @@ def test_readme_commands_follow_an_install_line_that_brings_what_they_need(comma
 
 
 def test_readme_names_the_extra_that_brings_tensorboard():
-    extra = re.search(r"`tensorboard_log=` needs `pip install \"\.\[([a-z]+)\]\"`", (ROOT / "README.md").read_text())
+    extra = re.search(r"`tensorboard_log=` needs\s+`pip install \"\.\[([a-z]+)\]\"`", (ROOT / "README.md").read_text())
     assert extra is not None and "tensorboard" in extras_closure({extra.group(1)})
