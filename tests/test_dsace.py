@@ -494,3 +494,31 @@ def test_env_as_id_gym_env_or_vecenv_and_float_timesteps(env_form: str):
     model = make_model(env=env[env_form](), learning_starts=64, batch_size=16)
     model.learn(1.5e2)
     assert model.num_timesteps >= 150 and model._n_updates > 0
+
+
+@pytest.mark.parametrize(
+    "learning_starts, total, train_freq, warns",
+    [
+        (100, 100, 1, True),  # stops at timestep 100: SB3 trains once num_timesteps > learning_starts
+        (100, 101, 1, False),
+        (50, 40, 64, False),  # one rollout of 64 steps goes past 40 and past learning_starts
+        (10_000, 5_000, 1, True),  # the default warm-up and a short run (zoo -n 5000)
+    ],
+)
+def test_warns_when_learn_makes_no_gradient_step(learning_starts, total, train_freq, warns, recwarn):
+    model = make_model(DSACT, ConstantStateEnv(), learning_starts=learning_starts, train_freq=train_freq)
+    model.learn(total)
+    messages = [str(w.message) for w in recwarn if "no gradient step" in str(w.message)]
+    assert len(messages) == int(warns)
+    assert (model._n_updates == 0) == warns
+    if warns:
+        assert f"learning_starts={learning_starts}" in messages[0] and f"learning_starts below {total}" in messages[0]
+
+
+def test_no_gradient_step_warning_counts_timesteps_of_earlier_calls(recwarn):
+    model = make_model(DSACT, ConstantStateEnv(), learning_starts=100)
+    model.learn(60)
+    model.learn(60, reset_num_timesteps=False)  # goes on to timestep 120: trains
+    assert model._n_updates > 0
+    model.learn(60)  # starts again at 0
+    assert [str(w.message).count("it stops at timestep 60") for w in recwarn] == [1, 1]

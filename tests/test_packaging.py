@@ -1,10 +1,14 @@
 """The wheel of a plain ``pip install .`` holds every module, the zoo hook and the hyperparameter files."""
 
+import configparser
+import re
 import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,3 +30,51 @@ def test_wheel_contents(tmp_path):
     assert {"sb3_tecrl_zoo.pth", "sb3_tecrl/hyperparams/dsace.yml", "sb3_tecrl/hyperparams/dsact.yml"} <= names
     record = next(name for name in names if name.endswith("dist-info/RECORD"))
     assert "sb3_tecrl_zoo.pth," in zipfile.ZipFile(wheel).read(record).decode()  # so that uninstall removes it
+
+
+def extras_closure(extras: set[str]) -> set[str]:
+    """:return: the requirements (lower case, without versions) that ``pip install ".[extras]"`` brings from setup.cfg"""
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    declared = {
+        name: [line for line in value.splitlines() if line.strip() and not line.startswith("#")]
+        for name, value in [("", config["options"]["install_requires"]), *config["options.extras_require"].items()]
+    }
+    names, todo = set(), ["", *extras]
+    while todo:
+        for requirement in declared[todo.pop()]:
+            name = re.split(r"[<>=!~ ]", requirement.strip())[0].lower()
+            if name.startswith("sb3-tecrl["):
+                todo.extend(name[len("sb3-tecrl[") : -1].split(","))
+            else:
+                names.add(name)
+    return names
+
+
+def brought_by_install_line_above(text: str, command: str) -> set[str]:
+    """:return: what the last ``pip install .`` line of README above ``command`` brings"""
+    above = text[: text.index(command)]
+    install_line = re.findall(r"pip install -?e? ?\"?\.(\[[a-z,]+\])?", above)[-1]
+    return extras_closure(set(install_line.strip("[]").split(",")) - {""})
+
+
+@pytest.mark.parametrize(
+    "command, needs",
+    [
+        ("python -m sb3_tecrl.demo", {"stable-baselines3", "tqdm", "rich"}),
+        ("python -m pytest -q", {"pytest", "sb3-contrib", "gymnasium[mujoco]", "tensorboard", "rliable"}),
+        ("python -m rl_zoo3.train --algo dsace --env Pendulum-v1\n", {"rl-zoo3"}),
+        ("python -m rl_zoo3.record_video", {"moviepy", "gymnasium[classic-control]"}),
+        ("--env Ant-v3", {"gymnasium[mujoco]"}),
+        ("--env HalfCheetah-v4", {"gymnasium[mujoco]"}),
+        ("-optimize", {"optuna"}),
+        ("python -m benchmarks.learning run", {"gymnasium[mujoco]", "rliable", "sb3-contrib"}),
+    ],
+)
+def test_readme_commands_follow_an_install_line_that_brings_what_they_need(command, needs):
+    assert needs <= brought_by_install_line_above((ROOT / "README.md").read_text(), command)
+
+
+def test_readme_names_the_extra_that_brings_tensorboard():
+    extra = re.search(r"`tensorboard_log=` needs\s+`pip install \"\.\[([a-z]+)\]\"`", (ROOT / "README.md").read_text())
+    assert extra is not None and "tensorboard" in extras_closure({extra.group(1)})

@@ -1,9 +1,13 @@
 """Nothing a user saves is lost: save/load, parameters, replay buffers and exact resume, for DSACE and DSACT."""
 
+import random
+
 import numpy as np
 import pytest
 import torch as th
 from helpers import ConstantStateEnv
+from sb3_contrib import TQC
+from stable_baselines3 import SAC
 from stable_baselines3.common.envs import IdentityEnvBox
 
 from sb3_tecrl import DSACE, DSACT
@@ -106,3 +110,52 @@ def test_loading_onto_other_spaces_fails_with_sb3_error(algo, tmp_path):
     other = IdentityEnvBox(low=-1.0, high=1.0, ep_length=10)  # Box(1,) observations instead of Pendulum's Box(3,)
     with pytest.raises(ValueError, match="Observation spaces do not match"):
         algo.load(tmp_path / "model", env=other, device="cpu")
+
+
+def global_draws() -> tuple:
+    return random.random(), np.random.random(), th.rand(1).item()
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_load_leaves_the_global_generators_alone(algo, tmp_path):
+    # an unseeded model: SB3 reseeds the global generators when it builds a seeded one, for SAC too
+    trained(algo, seed=None).save(tmp_path / "model")
+    draws = []
+    for seed in (1, 2):
+        random.seed(seed), np.random.seed(seed), th.manual_seed(seed)
+        python_state, numpy_state = random.getstate(), np.random.get_state()
+        algo.load(tmp_path / "model", device="cpu")
+        assert random.getstate() == python_state
+        assert all(np.array_equal(a, b) for a, b in zip(np.random.get_state(), numpy_state, strict=True))
+        draws.append(global_draws())
+    assert all(first != second for first, second in zip(*draws, strict=True))
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_saving_a_loaded_model_before_resuming_keeps_the_saved_states(algo, tmp_path):
+    trained(algo, ConstantStateEnv(action_dim=2), steps=100).save(tmp_path / "first")
+    algo.load(tmp_path / "first", device="cpu").save(tmp_path / "second")
+    runs = []
+    for name in ("first", "second"):
+        global_draws()  # whatever the caller did in between
+        model = algo.load(tmp_path / name, env=ConstantStateEnv(action_dim=2), device="cpu")
+        model.learn(30, reset_num_timesteps=False)
+        runs.append(model)
+    assert_same_training_state(*runs)
+
+
+@pytest.mark.parametrize(
+    "saved_by, loaded_by, message",
+    [
+        (SAC, DSACE, r"saved by stable_baselines3\.SAC; load it with stable_baselines3\.SAC\.load\(\)"),
+        (TQC, DSACT, r"saved by sb3_contrib\.TQC; load it with sb3_contrib\.TQC\.load\(\)"),
+        (DSACE, SAC, r"DSACE/DSACT model, load it with sb3_tecrl\.DSACE\.load\(\) or sb3_tecrl\.DSACT\.load\(\)"),
+        (DSACT, TQC, r"DSACE/DSACT model, load it with sb3_tecrl\.DSACE\.load\(\) or sb3_tecrl\.DSACT\.load\(\)"),
+        (DSACT, DSACE, r"saved by DSACT, not DSACE: load it with sb3_tecrl\.DSACT\.load\(\)"),
+        (DSACE, DSACT, r"saved by DSACE, not DSACT: load it with sb3_tecrl\.DSACE\.load\(\)"),
+    ],
+)
+def test_loading_another_algorithms_file_names_the_class_to_load_it_with(saved_by, loaded_by, message, tmp_path):
+    saved_by("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=[16]), device="cpu").save(tmp_path / "model")
+    with pytest.raises(ValueError, match=message):
+        loaded_by.load(tmp_path / "model", device="cpu")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
-from stable_baselines3 import HerReplayBuffer
+from stable_baselines3 import SAC, HerReplayBuffer
 from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback, StopTrainingOnRewardThreshold
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import (
@@ -133,6 +133,18 @@ def test_action_noise(algo, noise_cls):
 def test_gsde_is_rejected_with_the_reason(algo):
     with pytest.raises(ValueError, match=r"gSDE.*not supported.*action_noise"):
         quick(algo, "Pendulum-v1", use_sde=True)
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_policy_kwargs_shared_with_sac_in_both_orders(algo):
+    policy_kwargs = dict(TINY)
+    SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=policy_kwargs, device="cpu")
+    assert policy_kwargs["use_sde"] is False  # SB3 writes it into the dict it is given
+    algo("MlpPolicy", "Pendulum-v1", policy_kwargs=policy_kwargs, device="cpu")
+    assert policy_kwargs == dict(TINY, use_sde=False)  # nothing of ours is written into it
+    SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=policy_kwargs, device="cpu")
+    with pytest.raises(ValueError, match=r"gSDE.*not supported"):
+        quick(algo, "Pendulum-v1", policy_kwargs=dict(TINY, use_sde=True))
 
 
 class TinyExtractor(BaseFeaturesExtractor):
@@ -270,6 +282,27 @@ def test_non_finite_observation_or_reward_is_stopped(algo, where, value):
         model.learn(40)
     assert model.replay_buffer.size() == 4
     assert all(th.isfinite(p).all() for p in model.policy.parameters())
+
+
+class PoisonedFinalObservationEnv(IdentityEnvBox):
+    """Episodes of 10 steps whose final observation (stored from ``infos[i]["terminal_observation"]``) is NaN."""
+
+    def __init__(self):
+        super().__init__(ep_length=10)
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        return (np.full_like(obs, np.nan) if terminated or truncated else obs), reward, terminated, truncated, info
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_non_finite_final_observation_is_stopped_naming_the_env_and_step(algo):
+    env = DummyVecEnv([lambda: IdentityEnvBox(ep_length=50), PoisonedFinalObservationEnv])
+    model = quick(algo, env)
+    with pytest.raises(ValueError, match=r"non-finite final observation \('terminal_observation'\) at step 20 in env 1:"):
+        model.learn(100)
+    assert model.replay_buffer.size() == 9  # the 10th step's transitions were not stored
+    assert np.isfinite(model.replay_buffer.next_observations[: model.replay_buffer.size()]).all()
 
 
 @pytest.mark.parametrize("algo", ALGOS)

@@ -218,3 +218,26 @@ def test_substitution_switch_and_buildable_ids_keep_their_meaning(monkeypatch):
         warnings.filterwarnings("error", message="sb3-tecrl")
         assert gym.make("Hopper-v3", disable_env_checker=True).unwrapped is built
     assert np.isfinite(gym.make("Swimmer-v3").reset(seed=0)[0]).all()
+
+
+def test_legacy_mujoco_id_without_mujoco_says_what_to_install():
+    # `mujoco` made unimportable, as after `pip install ".[zoo]"` alone
+    code = (
+        "import sys; sys.modules['mujoco'] = None\n"
+        "import gymnasium as gym\n"
+        "from sb3_tecrl.zoo.envs import substitute_legacy_mujoco_envs\n"
+        "substitute_legacy_mujoco_envs()\n"
+        "gym.make('Ant-v3')\n"
+    )
+    result = run([sys.executable, "-c", code], Path.cwd(), check=False)
+    assert result.returncode != 0
+    traceback = result.stderr[result.stderr.index("Traceback") :]
+    assert "pip install 'sb3-tecrl[mujoco]'" in traceback.splitlines()[-1]
+    assert "During handling" not in traceback and len(traceback.splitlines()) < 15
+    assert "sb3-tecrl: this v2/v3 MuJoCo environment cannot be built" not in result.stderr  # no substitute promised
+
+
+def test_a_run_too_short_to_learn_says_so(tmp_path):
+    result = run(zoo("train", "--algo", "dsact", "--env", "Pendulum-v1", "-n", "40", "--num-threads", "1", "-f", "logs",
+                     "--hyperparams", *TINY), tmp_path)  # fmt: skip
+    assert "learn() will make no gradient step" in result.stderr and "learning_starts=50" in result.stderr

@@ -13,7 +13,14 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, PyTorchObs, ReplayBufferSamples, Schedule
+from stable_baselines3.common.type_aliases import (
+    GymEnv,
+    MaybeCallback,
+    PyTorchObs,
+    ReplayBufferSamples,
+    Schedule,
+    TrainFrequencyUnit,
+)
 from stable_baselines3.common.utils import FloatSchedule, get_parameters_by_name, polyak_update, update_learning_rate
 from stable_baselines3.common.vec_env import VecEnv
 
@@ -37,6 +44,7 @@ from sb3_tecrl.common.losses import (
 )
 from sb3_tecrl.common.random_state import capture_random_states, restore_random_states
 from sb3_tecrl.dsace.policies import (
+    GSDE_UNSUPPORTED,
     N_REWARD_CRITICS,
     Actor,
     CnnPolicy,
@@ -126,6 +134,8 @@ class DSACE(OffPolicyAlgorithm):
     :param _init_setup_model: Whether or not to build the network at the creation of the instance
     """
 
+    algorithm_name: ClassVar[str] = "DSACE"
+    """Saved with the model, so that loading it with the other variant's class fails with a clear error."""
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
         "MlpPolicy": MlpPolicy,
         "CnnPolicy": CnnPolicy,
@@ -228,6 +238,7 @@ class DSACE(OffPolicyAlgorithm):
         self.tau_b = tau if tau_b is None else tau_b
         self.log_ent_coef: th.Tensor | None = None
         self.ent_coef_optimizer: th.optim.Adam | None = None
+        self._random_states_to_restore: dict[str, Any] | None = None
         if _init_setup_model:
             self._setup_model()
 
@@ -252,12 +263,18 @@ class DSACE(OffPolicyAlgorithm):
         (An outer ``VecCheckNan`` wrapper would do the same but would break ``EvalCallback``'s ``VecNormalize``
         synchronisation, which walks the training and evaluation wrappers in lockstep.)
         """
-        _check_finite_transition(new_obs, reward, self.num_timesteps)
+        _check_finite_transition(new_obs, reward, dones, infos, self.num_timesteps)
         super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)
 
     def _setup_model(self) -> None:
-        self.policy_kwargs["entropy_critic"] = self.separate_entropy_critic
-        super()._setup_model()
+        self._check_loaded_algorithm()
+        # entropy_critic goes to the policy but not into the user's dict (which a script may share with SAC)
+        user_policy_kwargs = self.policy_kwargs
+        self.policy_kwargs = {**user_policy_kwargs, "entropy_critic": self.separate_entropy_critic}
+        try:
+            super()._setup_model()
+        finally:
+            self.policy_kwargs = user_policy_kwargs
         self._create_aliases()
         self.batch_norm_stats = get_parameters_by_name(self.critic, ["running_"]) + get_parameters_by_name(
             self.actor, ["running_"]
@@ -276,6 +293,25 @@ class DSACE(OffPolicyAlgorithm):
                 "intermediate steps of each n-step transition (SAC's entropy bonus makes the same approximation); "
                 f"the trajectory budget uses the matching horizon 1 / (1 - gamma^{self.n_steps}).",
                 stacklevel=2,
+            )
+
+    def _check_loaded_algorithm(self) -> None:
+        """
+        Refuse a policy class of another algorithm, and (when loading) a file saved by the other variant, naming the
+        class to load it with. ``load`` puts the saved data in ``__dict__`` before it calls ``_setup_model``.
+        """
+        name = type(self).algorithm_name
+        if not (isinstance(self.policy_class, type) and issubclass(self.policy_class, DSACPolicy)):
+            saved_by = _algorithm_of_policy(self.policy_class)
+            raise ValueError(
+                f"{name} needs a DSACPolicy (MlpPolicy, CnnPolicy, MultiInputPolicy), got the policy {self.policy_class} "
+                f"of {saved_by}. If you are loading a file: it was saved by {saved_by}; load it with {saved_by}.load()."
+            )
+        saved_by = self.__dict__.pop("saved_algorithm", name)
+        if saved_by != name:
+            raise ValueError(
+                f"This file was saved by {saved_by}, not {name}: load it with sb3_tecrl.{saved_by}.load() "
+                "(DSAC-E and DSAC-T have different critics and updates)."
             )
 
     def _create_aliases(self) -> None:
@@ -469,6 +505,15 @@ class DSACE(OffPolicyAlgorithm):
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
     ) -> SelfDSACE:
+        """
+        Train as SB3 does. After ``load``, the first call with ``reset_num_timesteps=False`` first restores the random
+        generators' states saved with the model (exact resume); any other first call discards them.
+        A call that cannot reach a gradient step (``learning_starts`` not passed) warns.
+        """
+        random_states, self._random_states_to_restore = self._random_states_to_restore, None
+        if random_states is not None and not reset_num_timesteps:
+            restore_random_states(random_states, self.action_space)
+        self._warn_if_no_gradient_step(int(total_timesteps), 0 if reset_num_timesteps else self.num_timesteps)
         return super().learn(
             total_timesteps=total_timesteps,
             callback=callback,
@@ -477,6 +522,25 @@ class DSACE(OffPolicyAlgorithm):
             reset_num_timesteps=reset_num_timesteps,
             progress_bar=progress_bar,
         )
+
+    def _warn_if_no_gradient_step(self, total_timesteps: int, num_timesteps_at_start: int) -> None:
+        """
+        Warn when a ``learn`` call ends before its number of timesteps passes ``learning_starts``: SB3 then makes no
+        gradient step at all, silently.
+        """
+        steps_per_rollout = self.train_freq.frequency * self.n_envs
+        if self.train_freq.unit == TrainFrequencyUnit.STEP:
+            # rollouts of whole train_freq steps: the last one may go past total_timesteps
+            total_timesteps = math.ceil(total_timesteps / steps_per_rollout) * steps_per_rollout
+        last_timestep = num_timesteps_at_start + total_timesteps
+        if last_timestep <= self.learning_starts:
+            warnings.warn(
+                f"learn() will make no gradient step: it stops at timestep {last_timestep}, and learning starts after "
+                f"learning_starts={self.learning_starts} timesteps (random warm-up actions until then). "
+                f"Train for more than {self.learning_starts - num_timesteps_at_start} timesteps or set learning_starts "
+                f"below {last_timestep}.",
+                stacklevel=3,
+            )
 
     def save(
         self,
@@ -487,17 +551,19 @@ class DSACE(OffPolicyAlgorithm):
         """
         Save all the attributes of the object and the model parameters in a zip-file, as SB3 does, plus the states of
         the random number generators, so that ``load`` followed by ``learn(reset_num_timesteps=False)`` continues the
-        run exactly (on CPU, with the same environment state).
+        run exactly (on CPU, with the same environment state), and the algorithm's name (``DSACE`` or ``DSACT``).
+        A loaded model whose saved states were not restored yet saves those.
 
         :param path: path to the file where the rl agent should be saved
         :param exclude: name of parameters that should be excluded in addition to the default ones
         :param include: name of parameters that might be excluded but should be included anyway
         """
-        self.random_states = capture_random_states(self.action_space)
+        self.random_states = self._random_states_to_restore or capture_random_states(self.action_space)
+        self.saved_algorithm = self.algorithm_name
         try:
             super().save(path, exclude, include)
         finally:
-            del self.random_states
+            del self.random_states, self.saved_algorithm
 
     @classmethod
     def load(  # type: ignore[override]
@@ -511,17 +577,24 @@ class DSACE(OffPolicyAlgorithm):
         **kwargs: Any,
     ) -> SelfDSACE:
         """
-        Load the model from a zip-file, as SB3 does, and restore the random number generators' states saved with it.
+        Load the model from a zip-file, as SB3 does. The random generators' states saved with it are kept on the model
+        and restored by the first ``learn(..., reset_num_timesteps=False)`` (exact resume), so that loading alone
+        (e.g. for prediction) leaves the global generators of Python, NumPy and torch alone.
         The parameters are those of ``BaseAlgorithm.load``.
         """
         model = super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
-        random_states = model.__dict__.pop("random_states", None)
-        if random_states is not None:
-            restore_random_states(random_states, model.action_space)
+        model._random_states_to_restore = model.__dict__.pop("random_states", None)
         return model
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "actor", "actor_target", "critic", "critic_target"]
+        return [
+            *super()._excluded_save_params(),
+            "actor",
+            "actor_target",
+            "critic",
+            "critic_target",
+            "_random_states_to_restore",
+        ]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         state_dicts = ["policy", "actor.optimizer", "critic.optimizer"]
@@ -554,10 +627,7 @@ def _check_hyperparameters(
             f"the official DSAC-T code's), got {warmup_actions!r}."
         )
     if use_sde:
-        raise ValueError(
-            "gSDE (use_sde=True) is not supported by DSAC-E/DSAC-T: their target actor and entropy critic need the "
-            "squashed diagonal Gaussian policy of DSAC-T. Use the default Gaussian exploration or action_noise."
-        )
+        raise ValueError(GSDE_UNSUPPORTED)
     if not rho > 0:
         raise ValueError(f"rho must be > 0 (it scales the trajectory entropy budget), got {rho}.")
     if not 0.0 <= gamma <= 1.0:
@@ -601,13 +671,59 @@ def _check_action_space(action_space: spaces.Space) -> None:
         )
 
 
-def _check_finite_transition(new_obs: np.ndarray | dict[str, np.ndarray], reward: np.ndarray, step: int) -> None:
-    """Raise a ``ValueError`` naming what is not finite in an environment step's observation or reward."""
-    observations = {f"observation[{key!r}]": value for key, value in new_obs.items()} if isinstance(new_obs, dict) else {}
-    arrays = {"reward": reward, **(observations or {"observation": new_obs})}
-    for name, array in arrays.items():
-        if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
-            raise ValueError(
-                f"The environment returned a non-finite {name} at step {step}: {array}. It would poison the critics: "
-                "fix the environment (stable_baselines3.common.vec_env.VecCheckNan helps to find where it comes from)."
-            )
+def _algorithm_of_policy(policy_class: Any) -> str:
+    """
+    :return: the algorithm a policy class belongs to, as its package names it (``stable_baselines3.sac.policies``
+        gives ``stable_baselines3.SAC``, ``sb3_contrib.tqc.policies`` gives ``sb3_contrib.TQC``), or the class itself
+    """
+    parts = str(getattr(policy_class, "__module__", "")).split(".")
+    if len(parts) >= 3 and parts[-1] == "policies":
+        return f"{parts[0]}.{parts[-2].upper()}"
+    return f"the algorithm of {policy_class}"
+
+
+def _check_finite_transition(
+    new_obs: np.ndarray | dict[str, np.ndarray],
+    reward: np.ndarray,
+    dones: np.ndarray,
+    infos: list[dict[str, Any]],
+    step: int,
+) -> None:
+    """
+    Raise a ``ValueError`` naming what is not finite in an environment step, in which env and at which step: the
+    observation, the reward, or the final observation of an ended episode (``infos[i]["terminal_observation"]``,
+    which SB3 stores as the transition's next observation).
+    """
+    all_envs = list(range(len(reward)))
+    for name, array in {"reward": reward, **_named_observations("observation", new_obs)}.items():
+        _raise_if_not_finite(name, array, step, all_envs)
+    for env_index, (done, info) in enumerate(zip(dones, infos, strict=True)):
+        terminal_observation = info.get("terminal_observation") if done else None
+        if terminal_observation is not None:
+            for name, array in _named_observations("final observation ('terminal_observation')", terminal_observation).items():
+                _raise_if_not_finite(name, np.asarray(array)[None], step, [env_index])
+
+
+def _named_observations(name: str, observation: np.ndarray | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """:return: the observation's arrays by name (one per key of a Dict observation)"""
+    if isinstance(observation, dict):
+        return {f"{name}[{key!r}]": value for key, value in observation.items()}
+    return {name: observation}
+
+
+def _raise_if_not_finite(name: str, array: np.ndarray, step: int, env_indices: list[int]) -> None:
+    """
+    :param array: one row per env
+    :param env_indices: the env index of each row
+    """
+    array = np.asarray(array)
+    if not np.issubdtype(array.dtype, np.floating):
+        return
+    bad_rows = np.flatnonzero(~np.isfinite(array.reshape(len(array), -1)).all(axis=1))
+    if len(bad_rows) > 0:
+        envs = ", ".join(str(env_indices[row]) for row in bad_rows)
+        raise ValueError(
+            f"The environment returned a non-finite {name} at step {step} in env {envs}: {array[bad_rows]}. It would "
+            "poison the critics: fix the environment (stable_baselines3.common.vec_env.VecCheckNan helps to find where "
+            "it comes from)."
+        )

@@ -25,6 +25,10 @@ LOG_STD_MAX = 0.5
 MIN_CRITIC_STD = 1e-6
 # Number of reward critics (twin value distributions)
 N_REWARD_CRITICS = 2
+GSDE_UNSUPPORTED = (
+    "gSDE (use_sde=True) is not supported by DSAC-E/DSAC-T: their target actor and entropy critic need the squashed "
+    "diagonal Gaussian policy of DSAC-T. Use the default Gaussian exploration or action_noise."
+)
 
 
 class Actor(SACActor):
@@ -182,8 +186,11 @@ class DSACPolicy(BasePolicy):
     :param optimizer_class: The optimizer to use, ``th.optim.Adam`` by default
     :param optimizer_kwargs: Additional keyword arguments, excluding the learning rate, to pass to the optimizer
         (for Adam, ``fused=True`` unless ``fused`` or ``foreach`` is given)
-    :param entropy_critic: Whether to build the entropy critic ``Q_e`` (set by the algorithm)
+    :param entropy_critic: Whether to build the entropy critic ``Q_e``. Set by DSACE/DSACT (from
+        ``separate_entropy_critic``); required, so that another algorithm (e.g. ``SAC.load`` of a DSACE file) building
+        this policy fails with a clear error
     :param share_features_extractor: Whether to share the features extractor between the actor and the critics
+    :param use_sde: gSDE is not supported: only ``False`` is accepted (SAC writes it into a shared ``policy_kwargs``)
     """
 
     actor: Actor
@@ -205,9 +212,17 @@ class DSACPolicy(BasePolicy):
         normalize_images: bool = True,
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
-        entropy_critic: bool = True,
+        entropy_critic: bool | None = None,
         share_features_extractor: bool = False,
+        use_sde: bool = False,
     ):
+        if use_sde:
+            raise ValueError(GSDE_UNSUPPORTED)
+        if entropy_critic is None:
+            raise ValueError(
+                "DSACPolicy is built by sb3_tecrl's DSACE or DSACT, which set entropy_critic: this is a DSACE/DSACT model, "
+                "load it with sb3_tecrl.DSACE.load() or sb3_tecrl.DSACT.load() (not SAC/TQC), or pass entropy_critic."
+            )
         super().__init__(
             observation_space,
             action_space,

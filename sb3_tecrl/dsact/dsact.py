@@ -1,4 +1,4 @@
-from typing import Any
+from typing import Any, ClassVar
 
 from sb3_tecrl.dsace.dsace import DSACE
 
@@ -19,6 +19,8 @@ class DSACT(DSACE):
     Takes every parameter of :class:`~sb3_tecrl.DSACE` except ``separate_entropy_critic``,
     ``trajectory_entropy_constraint``, ``rho`` and ``entropy_budget``.
     """
+
+    algorithm_name: ClassVar[str] = "DSACT"
 
     def __init__(self, policy: Any, env: Any, **kwargs: Any):
         given = sorted(set(kwargs) & set(_DSACE_ONLY))

@@ -41,8 +41,19 @@ class LegacyMujocoEntryPoint:
         except ImportError as error:
             if os.environ.get(OFF_SWITCH, "").strip() not in ("", "0"):
                 raise
+            self.check_substitute_installed()
             warn_once(self.substitute_id, error)
             return gym.make(self.substitute_id, **kwargs).unwrapped
+
+    def check_substitute_installed(self) -> None:
+        """Raise a one-line ``DependencyNotInstalled`` saying what to install when the v4 substitute cannot be built."""
+        try:
+            load_env_creator(gym.spec(self.substitute_id).entry_point)
+        except (ImportError, gym.error.DependencyNotInstalled) as missing:
+            raise gym.error.DependencyNotInstalled(
+                f"This v2/v3 MuJoCo id runs on {self.substitute_id} here, which needs MuJoCo ({missing}): "
+                "pip install 'sb3-tecrl[mujoco]' (or 'gymnasium[mujoco]')."
+            ) from None
 
 
 def warn_once(substitute_id: str, error: ImportError) -> None:
