@@ -1,10 +1,16 @@
-"""Optuna search spaces of dsace and dsact for the zoo's ``-optimize``, in the zoo's sampler/converter format."""
+"""
+Optuna search spaces of DSACE and DSACT (under every zoo name they are registered with) for the zoo's ``-optimize``,
+in the zoo's sampler/converter format.
+"""
 
+from collections.abc import Callable
 from typing import Any
 
 import optuna
 from rl_zoo3.hyperparams_opt import convert_offpolicy_params, sample_her_params
 from torch import nn
+
+from sb3_tecrl import DSACE, DSACT
 
 
 def sample_dsact_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
@@ -53,5 +59,7 @@ def convert_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
     return hyperparams
 
 
-SAMPLERS = {"dsace": sample_dsace_params, "dsact": sample_dsact_params}
-CONVERTERS = {"dsace": convert_params, "dsact": convert_params}
+def sampler_for(algo_class: type) -> Callable[..., dict[str, Any]]:
+    """:return: the search space of ``algo_class`` (DSACT before DSACE: DSACT subclasses DSACE)"""
+    samplers = {DSACT: sample_dsact_params, DSACE: sample_dsace_params}
+    return next(samplers[cls] for cls in algo_class.__mro__ if cls in samplers)
