@@ -196,6 +196,11 @@ def test_optimize_with_two_workers_sharing_a_journal_study(tmp_path):
     complete = [trial for trial in study.trials if trial.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 2
     assert all("rho" in trial.params and "learning_rate" in trial.params for trial in complete)
+    # train with a trial's hyperparameters (the zoo converts them back with our converter)
+    run(zoo("train", "--algo", "dsace", "--env", "Pendulum-v1", "-n", "100", "--storage", storage, "--study-name", "shared",
+            "--trial-id", "1", "--num-threads", "1", "-f", "tuned"), tmp_path)  # fmt: skip
+    config = (tmp_path / "tuned" / "dsace" / "Pendulum-v1_1" / "Pendulum-v1" / "config.yml").read_text()
+    assert f"- {study.trials[1].params['rho']}" in config
 
 
 def test_legacy_mujoco_id_runs_its_v4_equivalent_with_one_warning(monkeypatch):
