@@ -235,13 +235,13 @@ def test_every_registered_name_gets_every_route():
     from rl_zoo3 import exp_manager, hyperparams_opt, utils
 
     from sb3_tecrl.zoo.callbacks import ParallelTrainCallback
-    from sb3_tecrl.zoo.hyperparams_opt import sample_dsace_params, sample_dsact_params
+    from sb3_tecrl.zoo.hyperparams_opt import convert_params, sample_dsace_params, sample_dsact_params
 
     samplers = {DSACE: sample_dsace_params, DSACT: sample_dsact_params}
     for name, algo_class in algorithms().items():
         assert utils.ALGOS[name].__mro__[1] is algo_class
         assert hyperparams_opt.HYPERPARAMS_SAMPLER[name] is samplers[algo_class]
-        assert hyperparams_opt.HYPERPARAMS_CONVERTER[name] is not None
+        assert hyperparams_opt.HYPERPARAMS_CONVERTER[name] is convert_params
         manager = exp_manager.ExperimentManager(argparse.Namespace(), name, "Pendulum-v1", "logs")
         assert manager.config == str(hyperparams_path(name))
     assert rl_zoo3.callbacks.ParallelTrainCallback is ParallelTrainCallback
@@ -272,7 +272,7 @@ def test_parallel_train_callback_trains_a_copy_of_the_models_class():
 
     env = VecNormalize(make_vec_env("Pendulum-v1", n_envs=1, seed=0))
     model = DSACT("MlpPolicy", env, learning_starts=50, batch_size=32, policy_kwargs=dict(net_arch=[16]), seed=0)
-    callback = ParallelTrainCallback(gradient_steps=10)
+    callback = ParallelTrainCallback(gradient_steps=10, sleep_time=0.005)  # the first round ends well before step 200
     initial_actor = parameters_to_vector(model.actor.parameters()).clone()
     model.learn(200, callback=callback)
     trainer = callback._model
@@ -370,11 +370,12 @@ def test_record_training(trained, tmp_path):
 
 def test_benchmark_from_a_zoo_checkout(trained, tmp_path):
     # benchmark.py runs `python enjoy.py`: the script at the root of a zoo checkout, which this file stands for
-    (trained / "enjoy.py").write_text("from rl_zoo3.enjoy import enjoy\n\nif __name__ == '__main__':\n    enjoy()\n")
-    out = run(zoo("benchmark", "--log-dir", "logs", "--benchmark-dir", str(tmp_path), "-n", "400", "--test-mode",
-                  "--no-hub", "--num-threads", "1"), trained, ACTIVATED).stdout  # fmt: skip
+    (tmp_path / "enjoy.py").write_text("from rl_zoo3.enjoy import enjoy\n\nif __name__ == '__main__':\n    enjoy()\n")
+    (tmp_path / "benchmark").mkdir()
+    out = run(zoo("benchmark", "--log-dir", str(trained / "logs"), "--benchmark-dir", "benchmark", "-n", "400",
+                  "--test-mode", "--no-hub", "--num-threads", "1"), tmp_path, ACTIVATED).stdout  # fmt: skip
     assert "Evaluating dsace on Pendulum-v1" in out
-    assert "|dsace|Pendulum-v1|" in (tmp_path / "benchmark.md").read_text().replace(" ", "")
+    assert "|dsace|Pendulum-v1|" in (tmp_path / "benchmark" / "benchmark.md").read_text().replace(" ", "")
 
 
 def test_optimize_as_the_zoo_tests_sac(tmp_path):
