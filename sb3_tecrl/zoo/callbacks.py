@@ -5,7 +5,7 @@ rl-zoo3 2.9.2's ``rl_zoo3.callbacks.ParallelTrainCallback`` (a copy of the model
 model collects experience) accepts only SAC and TQC: it asserts ``isinstance(model, (SAC, TQC))`` and reloads the copy
 as one of the two. It also fails at the end of every run in which its training thread never started
 (``learning_starts`` not reached, or its own initialisation failed), for SAC too, with
-``'ParallelTrainCallback' object has no attribute 'process'``, which hides the first error.
+``'ParallelTrainCallback' object has no attribute 'process'``, raised on top of the first error if any.
 
 Registration (:func:`sb3_tecrl.zoo.registration.register`) puts :class:`ParallelTrainCallback` in the zoo's place, so
 ``-params callback:"'rl_zoo3.callbacks.ParallelTrainCallback'"`` gets it; without the import hook, name
