@@ -8,7 +8,7 @@ import pytest
 
 from sb3_tecrl import DSACE, DSACT, env_steps_for, make_model
 from sb3_tecrl.zoo.hyperparams import algorithm_kwargs, hyperparams_entry, hyperparams_path
-from sb3_tecrl.zoo.hyperparams_opt import CONVERTERS, SAMPLERS, sampling_schedule
+from sb3_tecrl.zoo.hyperparams_opt import converter_for, sampler_for, sampling_schedule
 
 TINY = dict(policy_kwargs=dict(net_arch=[16, 16]), batch_size=32, buffer_size=5_000, device="cpu")
 PAPER_TASKS = [
@@ -106,11 +106,11 @@ def test_optuna_sampler_searches_the_sampling_ratio_and_bounds_gamma(name, n_env
     additional_args = {"using_her_replay_buffer": False, "her_kwargs": {}}
     for _ in range(30):
         trial = study.ask()
-        params = SAMPLERS[name](trial, 1, n_envs, additional_args)
+        params = sampler_for(DSACE)(trial, 1, n_envs, additional_args)
         assert 0.97 <= params["gamma"] <= 0.999
         ratio = trial.params["env_steps_per_gradient_step"]
         assert n_envs * params["train_freq"] / params["gradient_steps"] == ratio
         # a stored trial maps back to the same keyword arguments
-        converted = CONVERTERS[name](trial.params)
+        converted = converter_for(name)(trial.params)
         assert (converted["train_freq"], converted["gradient_steps"]) == (params["train_freq"], params["gradient_steps"])
         study.tell(trial, 0.0)

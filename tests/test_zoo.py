@@ -4,7 +4,9 @@ The RL Zoo integration through real command lines, run in subprocesses against t
 Budgets are tiny: a few hundred steps, small networks, one thread.
 """
 
+import argparse
 import os
+import shutil
 import subprocess
 import sys
 import warnings
@@ -14,12 +16,25 @@ import gymnasium as gym
 import numpy as np
 import optuna
 import pytest
+from stable_baselines3 import PPO
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.save_util import load_from_pkl
+from stable_baselines3.common.vec_env import VecNormalize
+from torch.nn.utils import parameters_to_vector
 
-from sb3_tecrl import DSACE
+from sb3_tecrl import DSACE, DSACT
+from sb3_tecrl.regimes import n_envs_of
 from sb3_tecrl.zoo import envs as zoo_envs
-from sb3_tecrl.zoo.registration import zoo_variant
+from sb3_tecrl.zoo.hyperparams import hyperparams_path
+from sb3_tecrl.zoo.registration import algorithms, zoo_variant
+
+# Tests that need the zoo in this process import it inside the test: importing rl_zoo3 patches Gymnasium's TimeLimit
 
 TINY = ["policy_kwargs:dict(net_arch=[32, 32])", "learning_starts:50", "batch_size:32", "buffer_size:5000"]
+VENV_BIN = str(Path(sys.executable).parent)
+# record_training and benchmark run `python` from PATH: the one of this venv, as in an activated venv
+ACTIVATED = {"PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+PARALLEL_CALLBACK = "callback:'rl_zoo3.callbacks.ParallelTrainCallback'"
 
 
 def run(args: list[str], cwd: Path, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess:
@@ -191,6 +206,11 @@ def test_optimize_with_two_workers_sharing_a_journal_study(tmp_path):
     complete = [trial for trial in study.trials if trial.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 2
     assert all("rho" in trial.params and "learning_rate" in trial.params for trial in complete)
+    # train with a trial's hyperparameters (the zoo converts them back with our converter)
+    run(zoo("train", "--algo", "dsace", "--env", "Pendulum-v1", "-n", "100", "--storage", storage, "--study-name", "shared",
+            "--trial-id", "1", "--num-threads", "1", "-f", "tuned"), tmp_path)  # fmt: skip
+    config = (tmp_path / "tuned" / "dsace" / "Pendulum-v1_1" / "Pendulum-v1" / "config.yml").read_text()
+    assert f"- {study.trials[1].params['rho']}" in config
 
 
 def test_legacy_mujoco_id_runs_its_v4_equivalent_with_one_warning(monkeypatch):
@@ -241,3 +261,163 @@ def test_a_run_too_short_to_learn_says_so(tmp_path):
     result = run(zoo("train", "--algo", "dsact", "--env", "Pendulum-v1", "-n", "40", "--num-threads", "1", "-f", "logs",
                      "--hyperparams", *TINY), tmp_path)  # fmt: skip
     assert "learn() will make no gradient step" in result.stderr and "learning_starts=50" in result.stderr
+
+
+def test_every_registered_name_gets_every_route():
+    import rl_zoo3.callbacks
+    from rl_zoo3 import exp_manager, hyperparams_opt, utils
+
+    from sb3_tecrl.zoo.callbacks import ParallelTrainCallback
+    from sb3_tecrl.zoo.hyperparams_opt import convert_params, sample_dsace_params, sample_dsact_params
+
+    samplers = {DSACE: sample_dsace_params, DSACT: sample_dsact_params}
+    for name, algo_class in algorithms().items():
+        assert utils.ALGOS[name].__mro__[1] is algo_class
+        assert hyperparams_opt.HYPERPARAMS_SAMPLER[name] is samplers[algo_class]
+        converter = hyperparams_opt.HYPERPARAMS_CONVERTER[name]
+        assert converter.func is convert_params and converter.keywords == {"n_envs": n_envs_of(name)}
+        manager = exp_manager.ExperimentManager(argparse.Namespace(), name, "Pendulum-v1", "logs")
+        assert manager.config == str(hyperparams_path(name))
+    assert rl_zoo3.callbacks.ParallelTrainCallback is ParallelTrainCallback
+
+
+# The RL Zoo's own test cases that run SAC (rl-baselines3-zoo tests/test_train.py, test_hyperparams_opt.py,
+# test_enjoy.py), run with our algorithms, and the zoo's other programs on our log folders
+
+
+@pytest.mark.parametrize("algo", ["dsace", "dsact"])
+def test_parallel_train_callback_by_its_zoo_name(tmp_path, algo: str):
+    run(zoo("train", "--algo", algo, "--env", "Pendulum-v1", "-n", "400", "--num-threads", "1", "-f", "logs", "-params",
+            *TINY, "monitor_kwargs:dict(info_keywords=('TimeLimit.truncated',))", PARALLEL_CALLBACK), tmp_path)  # fmt: skip
+    saved = algorithms()[algo].load(tmp_path / "logs" / algo / "Pendulum-v1_1" / "Pendulum-v1.zip")
+    # the saved model is the copy that trained in the second thread
+    assert type(saved) is algorithms()[algo] and saved._n_updates >= 100
+
+
+def test_parallel_train_callback_ends_cleanly_when_training_never_starts(tmp_path):
+    # rl-zoo3 2.9.2's own callback fails here for SAC too ('ParallelTrainCallback' object has no attribute 'process')
+    run(zoo("train", "--algo", "sac", "--env", "Pendulum-v1", "-n", "200", "--num-threads", "1", "-f", "logs", "-params",
+            "learning_starts:1000", "buffer_size:1000", PARALLEL_CALLBACK), tmp_path)  # fmt: skip
+    assert (tmp_path / "logs" / "sac" / "Pendulum-v1_1" / "Pendulum-v1.zip").exists()
+
+
+def test_parallel_train_callback_trains_a_copy_of_the_models_class():
+    from sb3_tecrl.zoo.callbacks import ParallelTrainCallback
+
+    env = VecNormalize(make_vec_env("Pendulum-v1", n_envs=1, seed=0))
+    model = DSACT("MlpPolicy", env, learning_starts=50, batch_size=32, policy_kwargs=dict(net_arch=[16]), seed=0)
+    callback = ParallelTrainCallback(gradient_steps=10, sleep_time=0.005)  # the first round ends well before step 200
+    initial_actor = parameters_to_vector(model.actor.parameters()).clone()
+    model.learn(200, callback=callback)
+    trainer = callback._model
+    assert type(trainer) is DSACT and trainer._n_updates >= 10
+    # it samples observations normalised as the model sees them, at the model's training progress
+    assert trainer._vec_normalize_env is env
+    assert 0 < trainer.num_timesteps <= 200 and trainer._current_progress_remaining < 1.0
+    # the collecting model, which does not train itself, acts with the copy's trained weights
+    assert not parameters_to_vector(model.actor.parameters()).equal(initial_actor)
+    with pytest.raises(TypeError, match="PPO has none"):
+        PPO("MlpPolicy", "Pendulum-v1", n_steps=64).learn(64, callback=ParallelTrainCallback())
+
+
+@pytest.fixture(scope="module")
+def two_runs_each(tmp_path_factory) -> Path:
+    """
+    dsace and dsact trained twice each as in the zoo's replay-buffer test: the first run saves its replay buffer, the
+    second continues from the first's model and buffer (``-i``); every run evaluates and checkpoints every 200 steps.
+    """
+    cwd = tmp_path_factory.mktemp("zoo_runs")
+    args = ("--save-replay-buffer", "--eval-freq", "200", "--eval-episodes", "2", "--save-freq", "200",
+            "--env-kwargs", "g:8.0", "--eval-env-kwargs", "g:5.0")  # fmt: skip
+    for algo in ("dsace", "dsact"):
+        train(cwd, algo, n=400, extra=("buffer_size:1000", *args))
+        first_run = cwd / "logs" / algo / "Pendulum-v1_1" / "Pendulum-v1.zip"
+        train(cwd, algo, n=400, extra=("buffer_size:1000", *args, "-i", str(first_run)))
+    return cwd
+
+
+@pytest.mark.parametrize("algo", ["dsace", "dsact"])
+def test_save_replay_buffer_and_continue_training(two_runs_each, algo: str):
+    first, second = (two_runs_each / "logs" / algo / f"Pendulum-v1_{run_id}" / "replay_buffer.pkl" for run_id in (1, 2))
+    assert load_from_pkl(first).pos == 400
+    # the second run started from the first's 400 transitions
+    assert load_from_pkl(second).pos == 800
+    assert "g: 8.0" in (two_runs_each / "logs" / algo / "Pendulum-v1_2" / "Pendulum-v1" / "args.yml").read_text()
+
+
+@pytest.mark.parametrize("load", [["--load-best"], ["--load-checkpoint", "200"], ["--load-last-checkpoint"]])
+def test_enjoy_loads_best_and_checkpoint_models(two_runs_each, load: list[str]):
+    out = run(zoo("enjoy", "--algo", "dsact", "--env", "Pendulum-v1", "-f", "logs", "--exp-id", "1", "-n", "50",
+                  "--no-render", *load), two_runs_each).stdout  # fmt: skip
+    expected = {"--load-best": "best_model.zip", "--load-checkpoint": "rl_model_200_steps.zip"}.get(load[0], "rl_model_400")
+    assert f"Loading logs/dsact/Pendulum-v1_1/{expected}" in out
+
+
+def test_all_plots_and_rliable_plots_read_our_log_folders(two_runs_each):
+    out = run(zoo("plots.all_plots", "-a", "dsace", "dsact", "-e", "Pendulum", "-f", "logs", "--no-display", "-o",
+                  "results"), two_runs_each, {"MPLBACKEND": "Agg"}).stdout  # fmt: skip
+    table_row = next(line for line in out.splitlines() if line.startswith("|Pendulum"))
+    assert table_row.count("+/-") == 2  # one score for each algorithm, over its two runs
+    out = run(zoo("plots.plot_from_file", "-i", "results", "--rliable", "-o", "sensitivity", "--format", "png"),
+              two_runs_each, {"MPLBACKEND": "Agg"}).stdout  # fmt: skip
+    assert "keys: ['DSACE-logs', 'DSACT-logs']" in out and "Computing bootstrap CI" in out
+    assert (two_runs_each / "sensitivity").stat().st_size > 0
+
+
+def test_plot_train_reads_our_monitor_files(two_runs_each):
+    # plot_train only shows its figure: print the curves it drew instead
+    probe = (
+        "import atexit, runpy, sys\n"
+        "import matplotlib.pyplot as plt\n"
+        "atexit.register(lambda: print('CURVES', sorted(line.get_label() for line in plt.gca().lines)))\n"
+        "sys.argv = ['plot_train', '-a', 'dsace', '-e', 'Pendulum', '-f', 'logs', '-w', '1']\n"
+        "runpy.run_module('rl_zoo3.plots.plot_train', run_name='__main__', alter_sys=True)\n"
+    )
+    out = run([sys.executable, "-c", probe], two_runs_each, {"MPLBACKEND": "Agg"}).stdout
+    assert "CURVES ['Pendulum-v1_1', 'Pendulum-v1_2']" in out
+
+
+def ffmpeg_folder(tmp_path: Path) -> Path | None:
+    """A folder with an ``ffmpeg`` executable (record_training runs ``ffmpeg``): the system's, or imageio-ffmpeg's."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    try:
+        import imageio_ffmpeg
+
+        (folder / "ffmpeg").symlink_to(imageio_ffmpeg.get_ffmpeg_exe())
+    except (ImportError, RuntimeError):
+        if shutil.which("ffmpeg") is None:
+            return None
+    return folder
+
+
+def test_record_training(trained, tmp_path):
+    ffmpeg = ffmpeg_folder(tmp_path)
+    if ffmpeg is None:
+        pytest.skip("record_training needs ffmpeg")
+    path = {"PATH": f"{ffmpeg}{os.pathsep}{ACTIVATED['PATH']}"}
+    run(zoo("record_training", "--algo", "dsace", "--env", "Pendulum-v1", "-f", "logs", "--exp-id", "1", "-n", "50",
+            "--gif", "-o", str(tmp_path / "videos")), trained, path)  # fmt: skip
+    assert (tmp_path / "videos" / "training.mp4").stat().st_size > 0
+    assert (tmp_path / "videos" / "training.gif").stat().st_size > 0
+
+
+def test_benchmark_from_a_zoo_checkout(trained, tmp_path):
+    # benchmark.py runs `python enjoy.py`: the script at the root of a zoo checkout, which this file stands for
+    (tmp_path / "enjoy.py").write_text("from rl_zoo3.enjoy import enjoy\n\nif __name__ == '__main__':\n    enjoy()\n")
+    (tmp_path / "benchmark").mkdir()
+    out = run(zoo("benchmark", "--log-dir", str(trained / "logs"), "--benchmark-dir", "benchmark", "-n", "400",
+                  "--test-mode", "--no-hub", "--num-threads", "1"), tmp_path, ACTIVATED).stdout  # fmt: skip
+    assert "Evaluating dsace on Pendulum-v1" in out
+    assert "|dsace|Pendulum-v1|" in (tmp_path / "benchmark" / "benchmark.md").read_text().replace(" ", "")
+
+
+def test_optimize_as_the_zoo_tests_sac(tmp_path):
+    run(zoo("train", "-n", "100", "--algo", "dsact", "--env", "Pendulum-v1", "-f", "logs", "-params",
+            "policy_kwargs:dict(net_arch=[32])", "--no-optim-plots", "--seed", "14", "--n-trials", "2", "--n-jobs", "1",
+            "--sampler", "random", "--pruner", "median", "--n-evaluations", "2", "--n-startup-trials", "1", "-optimize",
+            "--num-threads", "1"), tmp_path)  # fmt: skip
+    report = next((tmp_path / "logs" / "dsact").glob("report_Pendulum-v1_2-trials-100-random-median_*.csv")).read_text()
+    header = report.splitlines()[0]
+    # DSAC-T's search space: no rho (DSACT subclasses DSACE; its own sampler must win)
+    assert "params_policy_delay" in header and "params_rho" not in header

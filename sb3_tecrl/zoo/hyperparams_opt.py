@@ -1,16 +1,19 @@
 """
-Optuna search spaces of dsace and dsact for the zoo's ``-optimize``, in the zoo's sampler/converter format.
+Optuna search spaces of DSACE and DSACT (under every zoo name they are registered with) for the zoo's ``-optimize``,
+in the zoo's sampler/converter format.
 
 The zoo's helpers are imported where they are used: importing ``rl_zoo3`` registers this module's samplers (the
 import hook), so a module-level import would be circular when this module is imported first.
 """
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import optuna
 from torch import nn
 
+from sb3_tecrl import DSACE, DSACT
 from sb3_tecrl.regimes import n_envs_of
 
 # Environment steps per gradient step searched by -optimize: SB3's 1 to the papers' 20
@@ -85,16 +88,12 @@ def sampling_schedule(env_steps_per_gradient_step: int, n_envs: int) -> tuple[in
     return 1, max(round(n_envs / env_steps_per_gradient_step), 1)
 
 
-SAMPLERS = {
-    "dsace": sample_dsace_params,
-    "dsact": sample_dsact_params,
-    "dsace_paper": sample_dsace_params,
-    "dsact_paper": sample_dsact_params,
-}
-# stored trials map back with the n_envs of each name's hyperparameter file
-CONVERTERS = {
-    "dsace": convert_params,
-    "dsact": convert_params,
-    "dsace_paper": functools.partial(convert_params, n_envs=n_envs_of("dsace_paper")),
-    "dsact_paper": functools.partial(convert_params, n_envs=n_envs_of("dsact_paper")),
-}
+def sampler_for(algo_class: type) -> Callable[..., dict[str, Any]]:
+    """:return: the search space of ``algo_class`` (DSACT before DSACE: DSACT subclasses DSACE)"""
+    samplers = {DSACT: sample_dsact_params, DSACE: sample_dsace_params}
+    return next(samplers[cls] for cls in algo_class.__mro__ if cls in samplers)
+
+
+def converter_for(name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """:return: the converter of a zoo name's stored trials, with the ``n_envs`` of its hyperparameter file"""
+    return functools.partial(convert_params, n_envs=n_envs_of(name))

@@ -1,6 +1,7 @@
 """
-Registration of dsace and dsact with the RL Zoo (rl_zoo3): algorithms, default hyperparameter files, Optuna samplers,
-inference-only loading in enjoy/record_video/push_to_hub, and the v2/v3 MuJoCo id substitution.
+Registration of our algorithms (every name of :func:`algorithms`) with the RL Zoo (rl_zoo3): algorithms, default
+hyperparameter files, Optuna samplers, inference-only loading in enjoy/record_video/push_to_hub, the parallel-training
+callback, and the v2/v3 MuJoCo id substitution.
 
 Only :func:`register` imports the zoo, so this module is cheap to import.
 """
@@ -56,17 +57,23 @@ def zoo_variant(algo_class: type) -> type:
 
 
 def register() -> None:
-    """Register dsace and dsact with the RL Zoo. Idempotent."""
-    from rl_zoo3 import exp_manager, hyperparams_opt, utils
+    """
+    Register every name of :func:`algorithms` with the RL Zoo (algorithm, Optuna sampler and converter, shipped
+    hyperparameter file), put :class:`sb3_tecrl.zoo.callbacks.ParallelTrainCallback` in the place of the zoo's (which
+    accepts only SAC and TQC), and substitute the legacy MuJoCo ids. Idempotent.
+    """
+    from rl_zoo3 import callbacks, exp_manager, hyperparams_opt, utils
 
+    from sb3_tecrl.zoo.callbacks import ParallelTrainCallback
     from sb3_tecrl.zoo.envs import substitute_legacy_mujoco_envs
-    from sb3_tecrl.zoo.hyperparams_opt import CONVERTERS, SAMPLERS
+    from sb3_tecrl.zoo.hyperparams_opt import converter_for, sampler_for
 
     for name, algo_class in algorithms().items():
         utils.ALGOS[name] = zoo_variant(algo_class)
-    hyperparams_opt.HYPERPARAMS_SAMPLER.update(SAMPLERS)
-    hyperparams_opt.HYPERPARAMS_CONVERTER.update(CONVERTERS)
+        hyperparams_opt.HYPERPARAMS_SAMPLER[name] = sampler_for(algo_class)
+        hyperparams_opt.HYPERPARAMS_CONVERTER[name] = converter_for(name)
     use_shipped_hyperparams(exp_manager.ExperimentManager)
+    callbacks.ParallelTrainCallback = ParallelTrainCallback
     substitute_legacy_mujoco_envs()
 
 
