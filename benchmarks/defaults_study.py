@@ -16,8 +16,9 @@ leave its random start-up trials, while a one-factor grid says which factor move
   on Pendulum-v1, then the other factors on Pendulum-v1 (the cheapest task: a DSAC-E run takes about 10 minutes of
   this shared machine, an InvertedDoublePendulum-v4 run about three times that), then the same two stages on
   InvertedDoublePendulum-v4, and Reacher-v4 last. Factors in the order of their expected effect: learning rate,
-  alpha's start, temperature learning rate, network depth, tau. Tuning tasks are not the panel's (Hopper,
-  HalfCheetah, Walker2d, Ant are kept apart); LunarLanderContinuous needs box2d, which is not installed here.
+  alpha's start, DSAC-T with delay 1 (for ``dsact.yml``), temperature learning rate, network depth, tau. Tuning
+  tasks are not the panel's (Hopper, HalfCheetah, Walker2d, Ant are kept apart); LunarLanderContinuous needs box2d,
+  which is not installed here.
 
 Storage: one CSV row per finished run (configuration, task, seed) in
 ``benchmarks/results/defaults_study/runs.csv``, committed as runs finish. ``run`` skips the rows present, so an
@@ -50,7 +51,7 @@ from stable_baselines3.common.monitor import Monitor
 from torch import nn
 
 from benchmarks.learning import EVAL_EPISODES, TASKS, Task, zoo_hyperparams
-from sb3_tecrl import DSACE
+from sb3_tecrl import DSACE, DSACT
 
 RESULTS = Path(__file__).resolve().parent / "results" / "defaults_study"
 RUNS_CSV = RESULTS / "runs.csv"
@@ -97,6 +98,7 @@ CONFIGS = {
         Config("delay1_lr3e-4", DSACE, {**DELAY1, "learning_rate": 3e-4}),
         Config("delay1_lr1e-3", DSACE, {**DELAY1, "learning_rate": 1e-3}),
         Config("delay1_alpha1", DSACE, {**DELAY1, "ent_coef": "auto"}),
+        Config("dsact_delay1", DSACT, DELAY1),
         Config("delay1_entlr1e-3", DSACE, {**DELAY1, "ent_coef_learning_rate": 1e-3}),
         Config("delay1_net2x256", DSACE, {**DELAY1, "policy_kwargs": dict(net_arch=[256, 256], activation_fn=nn.GELU)}),
         Config("delay1_tau0.01", DSACE, {**DELAY1, "tau": 0.01}),
