@@ -28,7 +28,7 @@ panel's evaluation environment seeding (``benchmarks.learning``).
 
 Objective (``report``): per run, the final return (mean of the last 3 evaluations) and the area under the curve (mean
 of the evaluations after step 0: early learning speed), both normalised per task between the untrained policy (0,
-mean of the step-0 evaluations of all runs on the task) and SAC's mean final return (1), then aggregated per
+SAC's mean step-0 evaluation on the task) and SAC's mean final return (1), then aggregated per
 configuration by IQM over seeds x tasks (rliable, 95% stratified bootstrap confidence intervals).
 """
 
@@ -205,15 +205,16 @@ def normalised_scores(rows: list[dict[str, Any]], key: str) -> dict[str, dict[st
     """
     :param key: ``"final"`` or ``"auc"``
     :return: per task (with SAC runs), per configuration, the runs' ``key`` normalised between the untrained policy
-        (0: mean step-0 return of the task's runs) and SAC's mean final return (1), by seed
+        (0: SAC's mean step-0 return) and SAC's mean final return (1), by seed; SAC's runs alone set the scale, so that
+        adding runs of other configurations does not move it
     """
     scores: dict[str, dict[str, np.ndarray]] = {}
     for task in STUDY_TASKS:
         task_rows = [row for row in rows if row["task"] == task]
-        sac = [row["final"] for row in task_rows if row["config"] == "sac"]
+        sac = [row for row in task_rows if row["config"] == "sac"]
         if not sac:
             continue
-        low, high = float(np.mean([row["returns"][0] for row in task_rows])), float(np.mean(sac))
+        low, high = float(np.mean([row["returns"][0] for row in sac])), float(np.mean([row["final"] for row in sac]))
         for name in CONFIGS:
             runs = sorted((row for row in task_rows if row["config"] == name), key=lambda row: row["seed"])
             if runs:
