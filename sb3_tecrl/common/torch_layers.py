@@ -13,16 +13,23 @@ class EnsembleLinear(nn.Module):
 
     Each member is initialised like ``nn.Linear`` (uniform in ``+-1/sqrt(in_features)``).
 
+    With a ``matmul_dtype`` other than the weights' dtype (``th.bfloat16``), the matrix product takes the input and
+    the weights cast to it (the product accumulates in float32 inside the kernel, its result is rounded to
+    ``matmul_dtype``) and returns to the weights' dtype before the bias is added: weights, bias, gradients (after
+    their own cast back) and everything downstream stay in float32.
+
     :param n_members: number of independent layers
     :param in_features: input size
     :param out_features: output size
+    :param matmul_dtype: dtype of the matrix product's inputs (``None``: the weights' dtype, no cast)
     """
 
-    def __init__(self, n_members: int, in_features: int, out_features: int):
+    def __init__(self, n_members: int, in_features: int, out_features: int, matmul_dtype: th.dtype | None = None):
         super().__init__()
         bound = 1.0 / math.sqrt(in_features)
         self.weight = nn.Parameter(th.empty(n_members, in_features, out_features).uniform_(-bound, bound))
         self.bias = nn.Parameter(th.empty(n_members, 1, out_features).uniform_(-bound, bound))
+        self.matmul_dtype = matmul_dtype
 
     def forward(self, x: th.Tensor, frozen: bool = False) -> th.Tensor:
         """
@@ -31,6 +38,8 @@ class EnsembleLinear(nn.Module):
         :return: ``(n_members, batch, out)``
         """
         weight, bias = (self.weight.detach(), self.bias.detach()) if frozen else (self.weight, self.bias)
+        if self.matmul_dtype is not None and self.matmul_dtype != weight.dtype:
+            return th.matmul(x.to(self.matmul_dtype), weight.to(self.matmul_dtype)).to(bias.dtype) + bias
         if x.dim() == 2:
             return th.matmul(x, weight) + bias
         return th.baddbmm(bias, x, weight)
@@ -45,12 +54,26 @@ class EnsembleMLP(nn.Module):
     :param output_dim: output size of each MLP
     :param net_arch: hidden layer sizes
     :param activation_fn: activation after each hidden layer
+    :param hidden_matmul_dtype: dtype of the matrix products' inputs of the layers that end in a hidden layer
+        (see :class:`EnsembleLinear`); the output layer always computes in the weights' dtype, so that the outputs
+        (values, standard deviations) are not rounded to a shorter mantissa
     """
 
-    def __init__(self, n_members: int, input_dim: int, output_dim: int, net_arch: list[int], activation_fn: type[nn.Module]):
+    def __init__(
+        self,
+        n_members: int,
+        input_dim: int,
+        output_dim: int,
+        net_arch: list[int],
+        activation_fn: type[nn.Module],
+        hidden_matmul_dtype: th.dtype | None = None,
+    ):
         super().__init__()
         sizes = [input_dim, *net_arch, output_dim]
-        self.layers = nn.ModuleList(EnsembleLinear(n_members, n_in, n_out) for n_in, n_out in itertools.pairwise(sizes))
+        self.layers = nn.ModuleList(
+            EnsembleLinear(n_members, n_in, n_out, hidden_matmul_dtype if index < len(net_arch) else None)
+            for index, (n_in, n_out) in enumerate(itertools.pairwise(sizes))
+        )
         self.activation = activation_fn()
         self.n_members = n_members
 
@@ -64,3 +87,16 @@ class EnsembleMLP(nn.Module):
         for layer in hidden:
             x = self.activation(layer(x, frozen))
         return last(x, frozen)
+
+
+def bfloat16_matmul_supported(device: th.device) -> bool:
+    """
+    :param device: a torch device
+    :return: whether ``device`` has native bfloat16 matrix products (CUDA: ``torch.cuda.is_bf16_supported``; CPU:
+        oneDNN's bfloat16 support, e.g. AVX512-BF16 or AMX)
+    """
+    if device.type == "cuda":
+        return th.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return th.backends.mkldnn.is_available() and bool(th.ops.mkldnn._is_mkldnn_bf16_supported())
+    return False

@@ -30,6 +30,7 @@ from sb3_tecrl.common.losses import (
     update_std_ema,
 )
 from sb3_tecrl.common.random_state import capture_random_states, restore_random_states
+from sb3_tecrl.common.torch_layers import bfloat16_matmul_supported
 from sb3_tecrl.dsace.policies import (
     N_REWARD_CRITICS,
     Actor,
@@ -41,6 +42,7 @@ from sb3_tecrl.dsace.policies import (
 )
 
 SelfDSACE = TypeVar("SelfDSACE", bound="DSACE")
+MATMUL_PRECISIONS = ("float32", "bfloat16")
 
 
 class DSACE(OffPolicyAlgorithm):
@@ -95,6 +97,10 @@ class DSACE(OffPolicyAlgorithm):
         gradient step (counted over all gradient steps, so ``gradient_steps > 1`` works); critics every step
     :param target_update_interval: target networks are updated every ``target_update_interval``-th actor update
     :param tau_b: rate of the moving average of the reward critics' standard deviation (default: ``tau``)
+    :param matmul_precision: ``"float32"``, or ``"bfloat16"``: the critics' hidden-layer matrix products (and those of
+        the target critics) take bfloat16 inputs with float32 accumulation; weights, optimizer states, biases,
+        activations, the critics' output layer, targets, variance terms and losses stay float32. On a device without
+        native bfloat16 matrix products (``bfloat16_matmul_supported``) it falls back to float32 silently.
     :param use_sde: gSDE is not supported (raises ``ValueError``), kept for SAC's signature
     :param sde_sample_freq: kept for SAC's signature, unused
     :param use_sde_at_warmup: kept for SAC's signature, unused
@@ -146,6 +152,7 @@ class DSACE(OffPolicyAlgorithm):
         policy_delay: int = 2,
         target_update_interval: int = 1,
         tau_b: float | None = None,
+        matmul_precision: str = "float32",
         use_sde: bool = False,
         sde_sample_freq: int = -1,
         use_sde_at_warmup: bool = False,
@@ -165,6 +172,7 @@ class DSACE(OffPolicyAlgorithm):
             trajectory_entropy_constraint=trajectory_entropy_constraint,
             policy_delay=policy_delay,
             target_update_interval=target_update_interval,
+            matmul_precision=matmul_precision,
             use_sde=use_sde,
         )
         super().__init__(
@@ -202,6 +210,7 @@ class DSACE(OffPolicyAlgorithm):
         self.policy_delay = policy_delay
         self.target_update_interval = target_update_interval
         self.tau_b = tau if tau_b is None else tau_b
+        self.matmul_precision = matmul_precision
         self.log_ent_coef: th.Tensor | None = None
         self.ent_coef_optimizer: th.optim.Adam | None = None
         if _init_setup_model:
@@ -233,6 +242,7 @@ class DSACE(OffPolicyAlgorithm):
 
     def _setup_model(self) -> None:
         self.policy_kwargs["entropy_critic"] = self.separate_entropy_critic
+        self.policy_kwargs["critic_matmul_dtype"] = self._critic_matmul_dtype()
         super()._setup_model()
         self._create_aliases()
         self.batch_norm_stats = get_parameters_by_name(self.critic, ["running_"]) + get_parameters_by_name(
@@ -251,6 +261,12 @@ class DSACE(OffPolicyAlgorithm):
                 "intermediate steps of each n-step transition (SAC's entropy bonus makes the same approximation).",
                 stacklevel=2,
             )
+
+    def _critic_matmul_dtype(self) -> th.dtype | None:
+        """:return: bfloat16 when asked for and native on ``self.device``, else ``None`` (float32)"""
+        if self.matmul_precision == "bfloat16" and bfloat16_matmul_supported(self.device):
+            return th.bfloat16
+        return None
 
     def _create_aliases(self) -> None:
         self.actor = self.policy.actor
@@ -496,6 +512,7 @@ def _check_hyperparameters(
     trajectory_entropy_constraint: bool,
     policy_delay: int,
     target_update_interval: int,
+    matmul_precision: str,
     use_sde: bool,
 ) -> None:
     """Reject invalid hyperparameters before anything is built, with what to do instead."""
@@ -520,6 +537,8 @@ def _check_hyperparameters(
             "trajectory_entropy_constraint=True needs the entropy critic: set separate_entropy_critic=True, "
             "or turn both off (DSAC-T)."
         )
+    if matmul_precision not in MATMUL_PRECISIONS:
+        raise ValueError(f"matmul_precision must be one of {MATMUL_PRECISIONS}, got {matmul_precision!r}.")
     if policy_delay < 1 or target_update_interval < 1:
         raise ValueError(
             f"policy_delay and target_update_interval must be >= 1, got {policy_delay} and {target_update_interval}."

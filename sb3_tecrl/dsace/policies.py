@@ -115,6 +115,8 @@ class EnsembleCritic(BaseModel):
     :param entropy_critic: Whether to add the entropy critic ``Q_e`` (DSAC-E) or not (DSAC-T)
     :param share_features_extractor: Whether the features extractor is shared with the actor; it is then trained by
         the actor's loss only
+    :param hidden_matmul_dtype: dtype of the inputs of the matrix products that compute the hidden layers
+        (``th.bfloat16``), ``None`` for the parameters' dtype (see :class:`~sb3_tecrl.common.torch_layers.EnsembleMLP`)
     """
 
     features_extractor: BaseFeaturesExtractor
@@ -130,6 +132,7 @@ class EnsembleCritic(BaseModel):
         normalize_images: bool = True,
         entropy_critic: bool = True,
         share_features_extractor: bool = False,
+        hidden_matmul_dtype: th.dtype | None = None,
     ):
         super().__init__(
             observation_space, action_space, features_extractor=features_extractor, normalize_images=normalize_images
@@ -137,7 +140,8 @@ class EnsembleCritic(BaseModel):
         self.share_features_extractor = share_features_extractor
         self.entropy_critic = entropy_critic
         n_members = N_REWARD_CRITICS + int(entropy_critic)
-        self.q_net = EnsembleMLP(n_members, features_dim + get_action_dim(self.action_space), 2, net_arch, activation_fn)
+        input_dim = features_dim + get_action_dim(self.action_space)
+        self.q_net = EnsembleMLP(n_members, input_dim, 2, net_arch, activation_fn, hidden_matmul_dtype)
 
     def features(self, obs: PyTorchObs) -> th.Tensor:
         """
@@ -184,6 +188,8 @@ class DSACPolicy(BasePolicy):
         (for Adam, ``fused=True`` unless ``fused`` or ``foreach`` is given)
     :param entropy_critic: Whether to build the entropy critic ``Q_e`` (set by the algorithm)
     :param share_features_extractor: Whether to share the features extractor between the actor and the critics
+    :param critic_matmul_dtype: dtype of the inputs of the critics' hidden-layer matrix products, ``None`` for float32
+        (set by the algorithm from its ``matmul_precision``)
     """
 
     actor: Actor
@@ -207,6 +213,7 @@ class DSACPolicy(BasePolicy):
         optimizer_kwargs: dict[str, Any] | None = None,
         entropy_critic: bool = True,
         share_features_extractor: bool = False,
+        critic_matmul_dtype: th.dtype | None = None,
     ):
         super().__init__(
             observation_space,
@@ -239,6 +246,7 @@ class DSACPolicy(BasePolicy):
             "net_arch": critic_arch,
             "entropy_critic": entropy_critic,
             "share_features_extractor": share_features_extractor,
+            "hidden_matmul_dtype": critic_matmul_dtype,
         }
         self._build(lr_schedule)
 
@@ -278,6 +286,7 @@ class DSACPolicy(BasePolicy):
                 features_extractor_kwargs=self.features_extractor_kwargs,
                 entropy_critic=self.critic_kwargs["entropy_critic"],
                 share_features_extractor=self.share_features_extractor,
+                critic_matmul_dtype=self.critic_kwargs["hidden_matmul_dtype"],
             )
         )
         return data
