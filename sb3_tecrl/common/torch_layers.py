@@ -13,15 +13,15 @@ class EnsembleLinear(nn.Module):
 
     Each member is initialised like ``nn.Linear`` (uniform in ``+-1/sqrt(in_features)``).
 
-    With a ``matmul_dtype`` other than the weights' dtype (``th.bfloat16``), the matrix product takes the input and
-    the weights cast to it (the product accumulates in float32 inside the kernel, its result is rounded to
-    ``matmul_dtype``) and returns to the weights' dtype before the bias is added: weights, bias, gradients (after
-    their own cast back) and everything downstream stay in float32.
+    With a ``matmul_dtype`` (``th.bfloat16``), the layer computes in it: the input, the weights and the bias are cast
+    to it, the product accumulates in float32 inside the kernel and the output is rounded to ``matmul_dtype`` (so is
+    the activation that follows it in :class:`EnsembleMLP`). The parameters, their gradients (cast back) and the
+    optimizer's state stay in the weights' dtype.
 
     :param n_members: number of independent layers
     :param in_features: input size
     :param out_features: output size
-    :param matmul_dtype: dtype of the matrix product's inputs (``None``: the weights' dtype, no cast)
+    :param matmul_dtype: dtype of the computation (``None``: the weights' dtype; an input of another dtype is cast)
     """
 
     def __init__(self, n_members: int, in_features: int, out_features: int, matmul_dtype: th.dtype | None = None):
@@ -35,11 +35,11 @@ class EnsembleLinear(nn.Module):
         """
         :param x: ``(batch, in)`` shared by all members, or ``(n_members, batch, in)``
         :param frozen: use detached weights, so that no gradient reaches them (the input still gets one)
-        :return: ``(n_members, batch, out)``
+        :return: ``(n_members, batch, out)``, in ``matmul_dtype`` if given, else in the weights' dtype
         """
         weight, bias = (self.weight.detach(), self.bias.detach()) if frozen else (self.weight, self.bias)
-        if self.matmul_dtype is not None and self.matmul_dtype != weight.dtype:
-            return th.matmul(x.to(self.matmul_dtype), weight.to(self.matmul_dtype)).to(bias.dtype) + bias
+        dtype = self.matmul_dtype or weight.dtype
+        x, weight, bias = x.to(dtype), weight.to(dtype), bias.to(dtype)  # no-ops without matmul_dtype
         if x.dim() == 2:
             return th.matmul(x, weight) + bias
         return th.baddbmm(bias, x, weight)
@@ -54,8 +54,8 @@ class EnsembleMLP(nn.Module):
     :param output_dim: output size of each MLP
     :param net_arch: hidden layer sizes
     :param activation_fn: activation after each hidden layer
-    :param hidden_matmul_dtype: dtype of the matrix products' inputs of the layers that end in a hidden layer
-        (see :class:`EnsembleLinear`); the output layer always computes in the weights' dtype, so that the outputs
+    :param hidden_matmul_dtype: dtype in which the hidden layers and their activations compute (see
+        :class:`EnsembleLinear`); the output layer always computes in the weights' dtype, so that the outputs
         (values, standard deviations) are not rounded to a shorter mantissa
     """
 

@@ -97,10 +97,11 @@ class DSACE(OffPolicyAlgorithm):
         gradient step (counted over all gradient steps, so ``gradient_steps > 1`` works); critics every step
     :param target_update_interval: target networks are updated every ``target_update_interval``-th actor update
     :param tau_b: rate of the moving average of the reward critics' standard deviation (default: ``tau``)
-    :param matmul_precision: ``"float32"``, or ``"bfloat16"``: the critics' hidden-layer matrix products (and those of
-        the target critics) take bfloat16 inputs with float32 accumulation; weights, optimizer states, biases,
-        activations, the critics' output layer, targets, variance terms and losses stay float32. On a device without
-        native bfloat16 matrix products (``bfloat16_matmul_supported``) it falls back to float32 silently.
+    :param matmul_precision: ``"float32"``, or ``"bfloat16"``: the hidden layers of the critics and target critics
+        compute in bfloat16 (matrix products with float32 accumulation, activations rounded to bfloat16); the
+        weights, their gradients, the optimizer states, the critics' output layer (values and standard deviations),
+        the targets, variance terms and losses stay float32. On a device without native bfloat16 matrix products
+        (``bfloat16_matmul_supported``: CUDA or CPU) it falls back to float32 silently.
     :param use_sde: gSDE is not supported (raises ``ValueError``), kept for SAC's signature
     :param sde_sample_freq: kept for SAC's signature, unused
     :param use_sde_at_warmup: kept for SAC's signature, unused
