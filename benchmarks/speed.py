@@ -7,6 +7,8 @@ Speed of DSAC-E and DSAC-T against SB3's SAC, sb3-contrib's TQC and, when ``sbx-
   of ``WARMUP`` random steps and 100 learning steps (allocations, JAX compilation);
 - ``train``: gradient steps per second of ``train()`` on a pre-filled replay buffer (random Hopper- and
   Humanoid-shaped spaces);
+- ``profile`` (one thread): the share of ``learn()``'s time spent in ``train()`` (the rest is SB3's collection loop:
+  policy, env step, buffer) on Hopper-v4, and ``torch.profiler``'s operators of DSAC-E's ``train()`` (Hopper shapes);
 - ``rss``: peak resident memory of a process that trains with a full 1M-transition replay buffer on Hopper-v4 (the
   buffer's pages are all touched first), one subprocess per algorithm, against SAC's.
 
@@ -17,7 +19,7 @@ of (algorithm / SAC) in the same round. Each thread count runs in its own subpro
 import: one thread is ``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1``).
 
     python -m benchmarks.speed [--threads 1 2] [--rounds 3] [--learn-steps 300] [--train-steps 30]
-                               [--measures learn train rss] [--out benchmarks/results/speed.md]
+                               [--measures learn train profile rss] [--out benchmarks/results/speed.md]
 """
 
 import argparse
@@ -155,6 +157,54 @@ def worker(threads: int, measures: list[str], rounds: int, learn_steps: int, tra
             print(json.dumps(dict(measure="train", case=shape_name, threads=threads, results=results)), flush=True)
 
 
+def train_share(model: BaseAlgorithm, steps: int) -> tuple[float, float]:
+    """:return: milliseconds per environment step of ``learn()`` in ``train()`` and in the rest (collection)"""
+    spent = 0.0
+    train = model.train
+
+    def timed_train(gradient_steps: int, batch_size: int) -> None:
+        nonlocal spent
+        start = time.perf_counter()
+        train(gradient_steps, batch_size)
+        spent += time.perf_counter() - start
+
+    model.train = timed_train  # type: ignore[method-assign]
+    total = 1 / learn_rate(model, steps) * steps
+    del model.train
+    return 1e3 * spent / steps, 1e3 * (total - spent) / steps
+
+
+def profile_worker(steps: int) -> None:
+    """Print (JSON) the learn() time split of DSAC-E and SAC, and the operator profile of DSAC-E's train()."""
+    from torch.profiler import ProfilerActivity, profile
+
+    th.set_num_threads(1)
+    algos = {name: factory for name, factory in algorithms().items() if name in ("DSACE", "DSACE bf16", "SAC")}
+    models = {name: ready_to_learn(factory, "Hopper-v4", steps) for name, factory in algos.items()}
+    split = {name: train_share(model, steps) for name, model in models.items()}
+    operators = {}
+    for name in ("DSACE", "DSACE bf16"):
+        model = ready_to_train(algos[name], "Hopper", 20)
+        with profile(activities=[ProfilerActivity.CPU]) as profiler:
+            model.train(gradient_steps=20, batch_size=BATCH_SIZE)
+        events = sorted(profiler.key_averages(), key=lambda event: event.self_cpu_time_total, reverse=True)
+        total = sum(event.self_cpu_time_total for event in events)
+        operators[name] = [[event.key, event.self_cpu_time_total / total, event.count] for event in events[:12]]
+    print(json.dumps(dict(measure="profile", split=split, operators=operators)), flush=True)
+
+
+def profile_tables(result: dict[str, Any]) -> str:
+    lines = ["| algorithm | train() ms/step | collection ms/step | train() share |", "| --- | --- | --- | --- |"]
+    for name, (train_ms, collect_ms) in result["split"].items():
+        lines.append(f"| {name} | {train_ms:.1f} | {collect_ms:.1f} | {train_ms / (train_ms + collect_ms):.0%} |")
+    names = list(result["operators"])
+    lines += ["", "| " + " | ".join(f"{name}: operator | self CPU | calls" for name in names) + " |",
+              "| " + " | ".join("--- | --- | ---" for _ in names) + " |"]  # fmt: skip
+    for rows in zip(*result["operators"].values(), strict=True):
+        lines.append("| " + " | ".join(f"`{key}` | {share:.1%} | {count}" for key, share, count in rows) + " |")
+    return "\n".join(lines)
+
+
 def rss_worker(name: str) -> None:
     """Train ``name`` on Hopper-v4 with a 1M replay buffer whose pages are all resident (the parent reads the RSS)."""
     th.set_num_threads(1)
@@ -176,8 +226,8 @@ def peak_rss_mb(name: str, env: dict[str, str]) -> float:
 
 
 def child_env(threads: int) -> dict[str, str]:
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    if threads == 1:
+    env = {**os.environ, "OMP_NUM_THREADS": str(max(threads, 1))}
+    if threads <= 1:
         env["XLA_FLAGS"] = ONE_THREAD_XLA_FLAGS
     return env
 
@@ -217,7 +267,8 @@ def versions() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--measures", nargs="+", default=["learn", "train", "rss"], choices=["learn", "train", "rss"])
+    measures = ["learn", "train", "profile", "rss"]
+    parser.add_argument("--measures", nargs="+", default=measures, choices=measures)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--learn-steps", type=int, default=300, help="environment steps per timed learn() round")
     parser.add_argument("--train-steps", type=int, default=30, help="gradient steps per timed train() round")
@@ -227,6 +278,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.rss_worker:
         rss_worker(args.rss_worker)
+        return
+    if args.worker_threads == 0:
+        profile_worker(args.learn_steps)
         return
     if args.worker_threads:
         worker(args.worker_threads, args.measures, args.rounds, args.learn_steps, args.train_steps)
@@ -238,11 +292,18 @@ def main() -> None:
     sections = [f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC with `{command}`: {versions()}. Batch "
                 f"{BATCH_SIZE}; ratio = median over rounds of (algorithm / SAC) in the same round."]  # fmt: skip
     rows = [row for threads in args.threads for row in run_worker(threads, args)]
+    if "profile" in args.measures:
+        rows += run_worker(0, args)  # thread count 0: the profile worker (one thread)
     for measure, title, unit in (("learn", "learn(), one gradient step per environment step", "steps/s"),
                                  ("train", "train() on a pre-filled buffer", "updates/s")):  # fmt: skip
         measured = [row for row in rows if row["measure"] == measure]
         if measured:
             sections.append(f"**{title}**\n\n{rate_table(measured, unit)}")
+            print(sections[-1], flush=True)
+    for row in rows:
+        if row["measure"] == "profile":
+            title = f"**profile, one thread: learn() on Hopper-v4 ({args.learn_steps} steps), train() on Hopper shapes**"
+            sections.append(title + "\n\n" + profile_tables(row))
             print(sections[-1], flush=True)
     if "rss" in args.measures:
         rss = {name: peak_rss_mb(name, child_env(1)) for name in algorithms()}

@@ -216,3 +216,15 @@ def test_bfloat16_falls_back_to_float32_without_native_support(monkeypatch):
 def test_unknown_matmul_precision_is_rejected():
     with pytest.raises(ValueError, match="matmul_precision"):
         DSACE("MlpPolicy", "Pendulum-v1", matmul_precision="float16")
+
+
+def test_bfloat16_option_survives_save_and_load(tmp_path, monkeypatch):
+    monkeypatch.setattr("sb3_tecrl.dsace.dsace.bfloat16_matmul_supported", lambda device: True)
+    model = DSACE("MlpPolicy", "Pendulum-v1", matmul_precision="bfloat16", policy_kwargs=dict(net_arch=[16]))
+    model.save(tmp_path / "model")
+    loaded = DSACE.load(tmp_path / "model")
+    assert loaded.matmul_precision == "bfloat16"
+    assert [layer.matmul_dtype for layer in loaded.critic_target.q_net.layers] == [th.bfloat16, None]
+    obs = th.randn(4, 3)
+    actions = th.rand(4, 1) * 2 - 1
+    assert th.equal(loaded.critic(obs, actions).mean, model.critic(obs, actions).mean)
