@@ -17,6 +17,8 @@ Panels (``python -m benchmarks.learning run --panel <name>``):
   evaluated every 5k, every algorithm with its shipped zoo settings. Results in ``results/regime_S/``.
 - ``rho``: Walker2d-v4 in the papers' regime, DSAC-E with rho = 1 against the shipped rho = 20. Results in
   ``results/rho/``.
+- ``bf16``: the learning check of ``matmul_precision="bfloat16"`` on the short panel's Pendulum-v1 (results beside the
+  short panel's float32 runs).
 
 Files of one run (``<panel dir>/<task>/<algo>/``): ``seed<N>.csv`` (one row per evaluation: environment steps,
 gradient steps, mean and std of 10 deterministic episodes, CPU and wall seconds so far), ``seed<N>_entropy.csv`` and
@@ -113,6 +115,11 @@ def sb3_task(env_id: str) -> Task:
     return Task(env_id, 100_000, 5_000, None)
 
 
+SHORT_TASKS = {
+    "Pendulum-v1": Task("Pendulum-v1", budget=8_000, eval_freq=1_000, learning_starts=100),
+    "InvertedDoublePendulum-v4": Task("InvertedDoublePendulum-v4", budget=20_000, eval_freq=2_000, learning_starts=1_000),
+    "Hopper-v4": Task("Hopper-v4", budget=30_000, eval_freq=3_000, learning_starts=1_000),
+}
 WO_TEC = (("trajectory_entropy_constraint", False),)
 SHORT_ALGOS = {
     "DSAC-E": Algo(DSACE, "dsace", zoo_folder="dsace"),
@@ -131,17 +138,7 @@ PAPER_ALGOS = {
     "TQC": Algo(TQC, "tqc", PAPER_SAMPLING, "tqc_paper"),
 }
 PANELS = {
-    "short": Panel(
-        "learning",
-        {
-            "Pendulum-v1": Task("Pendulum-v1", budget=8_000, eval_freq=1_000, learning_starts=100),
-            "InvertedDoublePendulum-v4": Task(
-                "InvertedDoublePendulum-v4", budget=20_000, eval_freq=2_000, learning_starts=1_000
-            ),
-            "Hopper-v4": Task("Hopper-v4", budget=30_000, eval_freq=3_000, learning_starts=1_000),
-        },
-        SHORT_ALGOS,
-    ),
+    "short": Panel("learning", SHORT_TASKS, SHORT_ALGOS),
     # the main question first: DSAC-E against DSAC-T and SAC on Walker2d and Ant
     "P": Panel(
         "regime_P",
@@ -162,6 +159,12 @@ PANELS = {
             "DSAC-E rho=20": PAPER_ALGOS["DSAC-E"],
             "DSAC-E rho=1": Algo(DSACE, "dsace_paper", (("rho", 1.0),), "dsace_paper-rho1"),
         },
+    ),
+    # the learning check of the speed option (README, update speed): the short panel's tasks, results beside its runs
+    "bf16": Panel(
+        "learning",
+        {"Pendulum-v1": SHORT_TASKS["Pendulum-v1"]},
+        {"DSAC-E bf16": Algo(DSACE, "dsace", (("matmul_precision", "bfloat16"),), "dsace-bf16")},
     ),
 }
 # the first panel's names, which benchmarks.defaults_study and the tests use

@@ -1,20 +1,38 @@
 """
-Update speed: gradient steps per second of ``train()`` on a pre-filled replay buffer, as ratios to SB3's SAC.
+Speed of DSAC-E and DSAC-T against SB3's SAC, sb3-contrib's TQC and, when ``sbx-rl`` is installed (``pip install
+".[speed]"``), SBX's SAC and TQC (JAX), as ratios to SB3's SAC measured in the same process:
 
-DSACE, DSACT, SB3's SAC and sb3-contrib's TQC run in one process, in alternating rounds, with batch 256, on
-synthetic Hopper-shaped (obs 11, act 3) and Humanoid-shaped (obs 376, act 17) spaces, at 1 and 2 torch threads.
-Two network settings: each algorithm's own defaults (DSAC-E/T: 3x256 GELU; SAC/TQC: 2x256 ReLU), and the same
-2x256 ReLU networks for all ("same nets"). The ratio is the median over rounds of (ours / SAC) per round.
+- ``learn``: environment steps per second of ``learn()`` with one gradient step per environment step (collection and
+  updates), on Hopper-v4 (the real MuJoCo env) and on a random Humanoid-shaped env (obs 376, act 17), after a warm-up
+  of ``WARMUP`` random steps and 100 learning steps (allocations, JAX compilation);
+- ``train``: gradient steps per second of ``train()`` on a pre-filled replay buffer (random Hopper- and
+  Humanoid-shaped spaces);
+- ``profile`` (one thread): the share of ``learn()``'s time spent in ``train()`` (the rest is SB3's collection loop:
+  policy, env step, buffer) on Hopper-v4, and ``torch.profiler``'s operators of DSAC-E's ``train()`` (Hopper shapes);
+- ``rss``: peak resident memory of a process that trains with a full 1M-transition replay buffer on Hopper-v4 (the
+  buffer's pages are all touched first), one subprocess per algorithm, against SAC's.
 
-    python -m benchmarks.speed [--rounds 7] [--steps 30] [--out benchmarks/results/speed.md]
+Every algorithm runs at its own defaults (DSAC-E/T: 3x256 GELU; SAC, TQC: 2x256 ReLU) with batch 256; ``DSACE bf16``
+and ``DSACT bf16`` are the same with ``matmul_precision="bfloat16"``. The models of one measurement are created in one
+process and timed in alternating rounds (the order reversed every other round); the ratio is the median over rounds
+of (algorithm / SAC) in the same round. Each thread count runs in its own subprocess (JAX fixes its thread count at
+import: one thread is ``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1``).
+
+    python -m benchmarks.speed [--threads 1 2] [--rounds 3] [--learn-steps 300] [--train-steps 30]
+                               [--measures learn train profile rss] [--out benchmarks/results/speed.md]
 """
 
 import argparse
+import json
 import os
 import platform
+import subprocess
+import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -30,91 +48,272 @@ from stable_baselines3.common.logger import configure
 import sb3_tecrl
 from sb3_tecrl import DSACE, DSACT
 
-SHAPES = {"Hopper": (11, 3), "Humanoid": (376, 17)}
-ALGOS = {"DSACE": DSACE, "DSACT": DSACT, "SAC": SAC, "TQC": TQC}
-SAME_NETS = dict(net_arch=[256, 256], activation_fn=th.nn.ReLU)
+SHAPES = {"Humanoid": (376, 17), "Hopper": (11, 3)}
+LEARN_ENVS = {"Hopper-v4": None, "Humanoid-shaped": SHAPES["Humanoid"]}
 BATCH_SIZE = 256
-FILL = 5_000
+FILL = 5_000  # transitions in the buffer before train() is timed
+WARMUP = 1_000  # random steps before learn() is timed
+RSS_STEPS = 2_000  # environment steps of the memory run (after WARMUP random ones)
+ONE_THREAD_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
 class RandomEnv(gym.Env):
-    """Random observations of a given size; nothing to simulate."""
+    """Random observations of a given size; nothing to simulate; episodes of 1000 steps."""
 
     def __init__(self, obs_dim: int, act_dim: int):
         self.observation_space = spaces.Box(-1.0, 1.0, (obs_dim,), dtype=np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, (act_dim,), dtype=np.float32)
+        self.steps = 0
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
+        self.steps = 0
         return self.observation_space.sample(), {}
 
     def step(self, action):
-        return self.observation_space.sample(), 0.0, False, False, {}
+        self.steps += 1
+        return self.observation_space.sample(), 0.0, False, self.steps >= 1_000, {}
 
 
-def prefilled(algo: type[BaseAlgorithm], shape: tuple[int, int], same_nets: bool) -> BaseAlgorithm:
-    """A model whose replay buffer holds ``FILL`` random transitions, ready for ``train()``."""
-    policy_kwargs = dict(SAME_NETS) if same_nets else None
-    model = algo("MlpPolicy", RandomEnv(*shape), learning_starts=FILL + 1, batch_size=BATCH_SIZE, seed=0, device="cpu",
-                 policy_kwargs=policy_kwargs)  # fmt: skip
-    model.learn(FILL)
+def algorithms() -> dict[str, Callable[..., BaseAlgorithm]]:
+    """:return: the compared algorithms by name (SBX's only when it is installed), each a ``(env, **kwargs)`` factory"""
+    algos: dict[str, Callable[..., BaseAlgorithm]] = {
+        "DSACE": lambda env, **kwargs: DSACE("MlpPolicy", env, device="cpu", **kwargs),
+        "DSACE bf16": lambda env, **kwargs: DSACE("MlpPolicy", env, device="cpu", matmul_precision="bfloat16", **kwargs),
+        "DSACT": lambda env, **kwargs: DSACT("MlpPolicy", env, device="cpu", **kwargs),
+        "DSACT bf16": lambda env, **kwargs: DSACT("MlpPolicy", env, device="cpu", matmul_precision="bfloat16", **kwargs),
+        "SAC": lambda env, **kwargs: SAC("MlpPolicy", env, device="cpu", **kwargs),
+        "TQC": lambda env, **kwargs: TQC("MlpPolicy", env, device="cpu", **kwargs),
+    }
+    try:
+        import sbx
+    except ImportError:
+        return algos
+    algos["SBX SAC"] = lambda env, **kwargs: sbx.SAC("MlpPolicy", env, **kwargs)
+    algos["SBX TQC"] = lambda env, **kwargs: sbx.TQC("MlpPolicy", env, **kwargs)
+    return algos
+
+
+def make_env(name: str) -> gym.Env:
+    shape = LEARN_ENVS.get(name, SHAPES.get(name))
+    return gym.make(name) if shape is None else RandomEnv(*shape)
+
+
+def silenced(model: BaseAlgorithm) -> BaseAlgorithm:
     model.set_logger(configure(None, []))
-    model.train(gradient_steps=3, batch_size=BATCH_SIZE)  # warm-up (allocations, optimizer states)
     return model
 
 
-def steps_per_second(model: BaseAlgorithm, steps: int) -> float:
+def ready_to_train(factory: Callable[..., BaseAlgorithm], env_name: str, steps: int) -> BaseAlgorithm:
+    """A model whose replay buffer holds ``FILL`` random transitions, warmed up by one timed-size ``train()``."""
+    model = factory(make_env(env_name), learning_starts=FILL + 1, batch_size=BATCH_SIZE, seed=0)
+    model.learn(FILL)
+    silenced(model).train(gradient_steps=steps, batch_size=BATCH_SIZE)
+    return model
+
+
+def ready_to_learn(factory: Callable[..., BaseAlgorithm], env_name: str, steps: int) -> BaseAlgorithm:
+    """A model past ``WARMUP`` random steps and 100 learning steps."""
+    model = silenced(factory(make_env(env_name), learning_starts=WARMUP, batch_size=BATCH_SIZE, seed=0))
+    model.learn(WARMUP + 100)
+    return model
+
+
+def train_rate(model: BaseAlgorithm, steps: int) -> float:
     start = time.perf_counter()
     model.train(gradient_steps=steps, batch_size=BATCH_SIZE)
     return steps / (time.perf_counter() - start)
 
 
-def measure(shape: tuple[int, int], threads: int, same_nets: bool, rounds: int, steps: int) -> dict[str, tuple[float, float]]:
-    """:return: per algorithm, (median steps/s, median ratio to SAC over rounds)"""
-    th.set_num_threads(threads)
-    models = {name: prefilled(algo, shape, same_nets) for name, algo in ALGOS.items()}
+def learn_rate(model: BaseAlgorithm, steps: int) -> float:
+    start = time.perf_counter()
+    model.learn(steps, reset_num_timesteps=False)
+    return steps / (time.perf_counter() - start)
+
+
+def alternate(models: dict[str, BaseAlgorithm], rate: Callable[[BaseAlgorithm], float], rounds: int) -> dict[str, list]:
+    """:return: per algorithm, [median rate, median ratio to SAC over rounds]"""
     rates: dict[str, list[float]] = {name: [] for name in models}
     for round_index in range(rounds):
-        order = list(models) if round_index % 2 == 0 else list(reversed(models))
-        for name in order:
-            rates[name].append(steps_per_second(models[name], steps))
+        for name in list(models) if round_index % 2 == 0 else list(reversed(models)):
+            rates[name].append(rate(models[name]))
     sac = np.array(rates["SAC"])
-    return {name: (float(np.median(rate)), float(np.median(np.array(rate) / sac))) for name, rate in rates.items()}
+    return {name: [float(np.median(rate)), float(np.median(np.array(rate) / sac))] for name, rate in rates.items()}
 
 
-def table(rounds: int, steps: int) -> str:
-    lines = [
-        "| shape | nets | threads | " + " | ".join(f"{name} steps/s (ratio)" for name in ALGOS) + " |",
-        "| --- | --- | --- | " + " | ".join("---" for _ in ALGOS) + " |",
-    ]
-    for shape_name, shape in SHAPES.items():
-        for same_nets in (False, True):
-            for threads in (1, 2):
-                results = measure(shape, threads, same_nets, rounds, steps)
-                cells = " | ".join(f"{rate:.1f} ({ratio:.2f})" for rate, ratio in results.values())
-                nets = "same 2x256 ReLU" if same_nets else "own defaults"
-                lines.append(f"| {shape_name} | {nets} | {threads} | {cells} |")
-                print(lines[-1], flush=True)
+def worker(threads: int, measures: list[str], rounds: int, learn_steps: int, train_steps: int) -> None:
+    """Run the ``learn`` and ``train`` measurements at one thread count; print one JSON line per case."""
+    th.set_num_threads(threads)
+    algos = algorithms()
+    if "learn" in measures:
+        for env_name in LEARN_ENVS:
+            models = {name: ready_to_learn(factory, env_name, learn_steps) for name, factory in algos.items()}
+            results = alternate(models, lambda model: learn_rate(model, learn_steps), rounds)
+            print(json.dumps(dict(measure="learn", case=env_name, threads=threads, results=results)), flush=True)
+    if "train" in measures:
+        for shape_name in SHAPES:
+            models = {name: ready_to_train(factory, shape_name, train_steps) for name, factory in algos.items()}
+            results = alternate(models, lambda model: train_rate(model, train_steps), rounds)
+            print(json.dumps(dict(measure="train", case=shape_name, threads=threads, results=results)), flush=True)
+
+
+def train_share(model: BaseAlgorithm, steps: int) -> tuple[float, float]:
+    """:return: milliseconds per environment step of ``learn()`` in ``train()`` and in the rest (collection)"""
+    spent = 0.0
+    train = model.train
+
+    def timed_train(gradient_steps: int, batch_size: int) -> None:
+        nonlocal spent
+        start = time.perf_counter()
+        train(gradient_steps, batch_size)
+        spent += time.perf_counter() - start
+
+    model.train = timed_train  # type: ignore[method-assign]
+    total = 1 / learn_rate(model, steps) * steps
+    del model.train
+    return 1e3 * spent / steps, 1e3 * (total - spent) / steps
+
+
+def profile_worker(steps: int) -> None:
+    """Print (JSON) the learn() time split of DSAC-E and SAC, and the operator profile of DSAC-E's train()."""
+    from torch.profiler import ProfilerActivity, profile
+
+    th.set_num_threads(1)
+    algos = {name: factory for name, factory in algorithms().items() if name in ("DSACE", "DSACE bf16", "SAC")}
+    models = {name: ready_to_learn(factory, "Hopper-v4", steps) for name, factory in algos.items()}
+    split = {name: train_share(model, steps) for name, model in models.items()}
+    operators = {}
+    for name in ("DSACE", "DSACE bf16"):
+        model = ready_to_train(algos[name], "Hopper", 20)
+        with profile(activities=[ProfilerActivity.CPU]) as profiler:
+            model.train(gradient_steps=20, batch_size=BATCH_SIZE)
+        events = sorted(profiler.key_averages(), key=lambda event: event.self_cpu_time_total, reverse=True)
+        total = sum(event.self_cpu_time_total for event in events)
+        operators[name] = [[event.key, event.self_cpu_time_total / total, event.count] for event in events[:12]]
+    print(json.dumps(dict(measure="profile", split=split, operators=operators)), flush=True)
+
+
+def profile_tables(result: dict[str, Any]) -> str:
+    lines = ["| algorithm | train() ms/step | collection ms/step | train() share |", "| --- | --- | --- | --- |"]
+    for name, (train_ms, collect_ms) in result["split"].items():
+        lines.append(f"| {name} | {train_ms:.1f} | {collect_ms:.1f} | {train_ms / (train_ms + collect_ms):.0%} |")
+    names = list(result["operators"])
+    lines += ["", "| " + " | ".join(f"{name}: operator | self CPU | calls" for name in names) + " |",
+              "| " + " | ".join("--- | --- | ---" for _ in names) + " |"]  # fmt: skip
+    for rows in zip(*result["operators"].values(), strict=True):
+        lines.append("| " + " | ".join(f"`{key}` | {share:.1%} | {count}" for key, share, count in rows) + " |")
     return "\n".join(lines)
+
+
+def rss_worker(name: str) -> None:
+    """Train ``name`` on Hopper-v4 with a 1M replay buffer whose pages are all resident (the parent reads the RSS)."""
+    th.set_num_threads(1)
+    model = silenced(algorithms()[name](gym.make("Hopper-v4"), buffer_size=1_000_000, learning_starts=WARMUP, seed=0))
+    buffer = model.replay_buffer
+    assert buffer is not None
+    for array in (buffer.observations, buffer.next_observations, buffer.actions, buffer.rewards, buffer.dones):
+        if array is not None:
+            array.fill(0)
+    model.learn(WARMUP + RSS_STEPS)
+
+
+def peak_rss_mb(name: str, env: dict[str, str]) -> float:
+    process = subprocess.Popen([sys.executable, "-m", "benchmarks.speed", "--rss-worker", name], env=env)
+    _, status, usage = os.wait4(process.pid, 0)
+    if status != 0:
+        raise RuntimeError(f"the memory run of {name} failed (status {status})")
+    return usage.ru_maxrss / 1024  # kilobytes on Linux
+
+
+def child_env(threads: int) -> dict[str, str]:
+    env = {**os.environ, "OMP_NUM_THREADS": str(max(threads, 1))}
+    if threads <= 1:
+        env["XLA_FLAGS"] = ONE_THREAD_XLA_FLAGS
+    return env
+
+
+def run_worker(threads: int, args: argparse.Namespace) -> list[dict[str, Any]]:
+    options = ["--measures", *args.measures, "--rounds", str(args.rounds), "--learn-steps", str(args.learn_steps),
+               "--train-steps", str(args.train_steps)]  # fmt: skip
+    command = [sys.executable, "-m", "benchmarks.speed", "--worker-threads", str(threads), *options]
+    output = subprocess.run(command, env=child_env(threads), check=True, capture_output=True, text=True).stdout
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+def rate_table(rows: list[dict[str, Any]], unit: str) -> str:
+    names = list(rows[0]["results"])
+    lines = [
+        "| case | threads | " + " | ".join(f"{name} {unit} (ratio)" for name in names) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in names) + " |",
+    ]
+    for row in rows:
+        cells = " | ".join(f"{rate:.1f} ({ratio:.2f})" for rate, ratio in row["results"].values())
+        lines.append(f"| {row['case']} | {row['threads']} | {cells} |")
+    return "\n".join(lines)
+
+
+def versions() -> str:
+    text = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {th.__version__}, "
+            f"stable-baselines3 {stable_baselines3.__version__}, sb3-contrib {sb3_contrib.__version__}, "
+            f"sb3-tecrl {sb3_tecrl.__version__}")  # fmt: skip
+    try:
+        import jax
+        import sbx
+    except ImportError:
+        return text + " (sbx-rl not installed)"
+    return text + f", sbx-rl {sbx.__version__}, jax {jax.__version__}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--steps", type=int, default=30, help="gradient steps per timed round")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    measures = ["learn", "train", "profile", "rss"]
+    parser.add_argument("--measures", nargs="+", default=measures, choices=measures)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--learn-steps", type=int, default=300, help="environment steps per timed learn() round")
+    parser.add_argument("--train-steps", type=int, default=30, help="gradient steps per timed train() round")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "speed.md")
+    parser.add_argument("--worker-threads", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--rss-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    header = (
-        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC with `python -m benchmarks.speed --rounds "
-        f"{args.rounds} --steps {args.steps}`: {platform.processor() or platform.machine()}, {os.cpu_count()} "
-        f"cores, torch {th.__version__}, stable-baselines3 {stable_baselines3.__version__}, sb3-contrib "
-        f"{sb3_contrib.__version__}, sb3-tecrl {sb3_tecrl.__version__}. Batch {BATCH_SIZE}; ratio = median over "
-        "rounds of (algorithm / SAC) in the same round.\n\n"
-    )
-    result = header + table(args.rounds, args.steps) + "\n"
+    if args.rss_worker:
+        rss_worker(args.rss_worker)
+        return
+    if args.worker_threads == 0:
+        profile_worker(args.learn_steps)
+        return
+    if args.worker_threads:
+        worker(args.worker_threads, args.measures, args.rounds, args.learn_steps, args.train_steps)
+        return
+
+    command = (f"python -m benchmarks.speed --threads {' '.join(map(str, args.threads))} --measures "
+               f"{' '.join(args.measures)} --rounds {args.rounds} --learn-steps {args.learn_steps} "
+               f"--train-steps {args.train_steps}")  # fmt: skip
+    sections = [f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC with `{command}`: {versions()}. Batch "
+                f"{BATCH_SIZE}; ratio = median over rounds of (algorithm / SAC) in the same round."]  # fmt: skip
+    rows = [row for threads in args.threads for row in run_worker(threads, args)]
+    if "profile" in args.measures:
+        rows += run_worker(0, args)  # thread count 0: the profile worker (one thread)
+    for measure, title, unit in (("learn", "learn(), one gradient step per environment step", "steps/s"),
+                                 ("train", "train() on a pre-filled buffer", "updates/s")):  # fmt: skip
+        measured = [row for row in rows if row["measure"] == measure]
+        if measured:
+            sections.append(f"**{title}**\n\n{rate_table(measured, unit)}")
+            print(sections[-1], flush=True)
+    for row in rows:
+        if row["measure"] == "profile":
+            title = f"**profile, one thread: learn() on Hopper-v4 ({args.learn_steps} steps), train() on Hopper shapes**"
+            sections.append(title + "\n\n" + profile_tables(row))
+            print(sections[-1], flush=True)
+    if "rss" in args.measures:
+        rss = {name: peak_rss_mb(name, child_env(1)) for name in algorithms()}
+        lines = ["| algorithm | peak RSS (MB) | ratio to SAC |", "| --- | --- | --- |"]
+        lines += [f"| {name} | {mb:.0f} | {mb / rss['SAC']:.3f} |" for name, mb in rss.items()]
+        title = "**peak RSS, Hopper-v4, 1M-transition buffer (all pages resident), one thread**"
+        sections.append(title + "\n\n" + "\n".join(lines))
+        print(sections[-1], flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(result)
-    print(result)
+    args.out.write_text("\n\n".join(sections) + "\n")
 
 
 if __name__ == "__main__":

@@ -146,3 +146,85 @@ def test_foreach_lerp_target_update_equals_polyak_update():
     model._update_targets()
     updated = [*model.critic_target.parameters(), *model.actor_target.parameters()]
     assert all(th.allclose(a, b, atol=1e-7) for a, b in zip(updated, reference, strict=True))
+
+
+def relative_error(value: th.Tensor, reference: th.Tensor) -> float:
+    return float((value - reference).detach().norm() / reference.detach().norm())
+
+
+def test_bfloat16_hidden_matmuls_match_float32_within_bfloat16_tolerance():
+    """bfloat16 inputs of the hidden layers' products (8-bit mantissa): outputs and gradients within a few 1e-3."""
+    th.manual_seed(0)
+    ensemble = EnsembleMLP(3, 14, 2, [256, 256, 256], nn.GELU)
+    fast = copy.deepcopy(ensemble)
+    for layer in fast.layers[:-1]:
+        layer.matmul_dtype = th.bfloat16
+    x = th.randn(256, 14)
+    out, fast_out = ensemble(x), fast(x)
+    assert fast_out.dtype == th.float32 and all(p.dtype == th.float32 for p in fast.parameters())
+    assert 0.0 < relative_error(fast_out, out) < 1e-2  # not equal: the products did run in bfloat16
+    weights = th.randn_like(out)
+    (out * weights).sum().backward()
+    (fast_out * weights).sum().backward()
+    for reference, param in zip(ensemble.parameters(), fast.parameters(), strict=True):
+        assert param.grad.dtype == th.float32
+        assert relative_error(param.grad, reference.grad) < 3e-2
+
+
+def test_output_layer_stays_float32():
+    mlp = EnsembleMLP(3, 6, 2, [16, 16], nn.GELU, hidden_matmul_dtype=th.bfloat16)
+    assert [layer.matmul_dtype for layer in mlp.layers] == [th.bfloat16, th.bfloat16, None]
+
+
+@pytest.mark.parametrize("algo", [DSACE, DSACT])
+def test_bfloat16_step_computes_the_float32_losses_and_gradients_within_tolerance(algo, monkeypatch):
+    """The same model, data and noise in both precisions: every loss and every gradient agree to bfloat16 accuracy."""
+    monkeypatch.setattr("sb3_tecrl.dsace.dsace.bfloat16_matmul_supported", lambda device: True)
+    kwargs = dict(learning_starts=1_000, batch_size=256, seed=0)
+    models = {precision: algo("MlpPolicy", "Pendulum-v1", matmul_precision=precision, **kwargs) for precision in
+              ("float32", "bfloat16")}  # fmt: skip
+    reference, fast = models["float32"], models["bfloat16"]
+    assert fast.critic.q_net.layers[0].matmul_dtype == th.bfloat16 and reference.critic.q_net.layers[0].matmul_dtype is None
+    fast.policy.load_state_dict(reference.policy.state_dict())
+    reference.learn(300)
+    replay_data = reference.replay_buffer.sample(256)
+    results = {}
+    for precision, model in models.items():
+        model.policy.zero_grad()
+        th.manual_seed(11)
+        features = model.critic.features(replay_data.observations)
+        losses, _ = model._critic_losses(replay_data, features, model._current_ent_coef())
+        actor_losses, _ = model._actor_and_temperature_losses(replay_data, features.detach(), model._current_ent_coef())
+        losses.update(actor_losses)
+        th.stack(list(losses.values())).sum().backward()
+        results[precision] = losses, [p.grad.clone() for p in [*model.critic.parameters(), *model.actor.parameters()]]
+    (losses, grads_32), (fast_losses, grads_16) = results["float32"], results["bfloat16"]
+    assert losses.keys() == fast_losses.keys()
+    for key, loss in losses.items():
+        assert th.allclose(fast_losses[key], loss, rtol=2e-2, atol=1e-3), key
+    for grad, fast_grad in zip(grads_32, grads_16, strict=True):
+        assert relative_error(fast_grad, grad) < 5e-2
+
+
+def test_bfloat16_falls_back_to_float32_without_native_support(monkeypatch):
+    monkeypatch.setattr("sb3_tecrl.dsace.dsace.bfloat16_matmul_supported", lambda device: False)
+    model = DSACE("MlpPolicy", "Pendulum-v1", matmul_precision="bfloat16", learning_starts=10, batch_size=8)
+    assert all(layer.matmul_dtype is None for layer in model.critic.q_net.layers)
+    model.learn(20)
+
+
+def test_unknown_matmul_precision_is_rejected():
+    with pytest.raises(ValueError, match="matmul_precision"):
+        DSACE("MlpPolicy", "Pendulum-v1", matmul_precision="float16")
+
+
+def test_bfloat16_option_survives_save_and_load(tmp_path, monkeypatch):
+    monkeypatch.setattr("sb3_tecrl.dsace.dsace.bfloat16_matmul_supported", lambda device: True)
+    model = DSACE("MlpPolicy", "Pendulum-v1", matmul_precision="bfloat16", policy_kwargs=dict(net_arch=[16]))
+    model.save(tmp_path / "model")
+    loaded = DSACE.load(tmp_path / "model")
+    assert loaded.matmul_precision == "bfloat16"
+    assert [layer.matmul_dtype for layer in loaded.critic_target.q_net.layers] == [th.bfloat16, None]
+    obs = th.randn(4, 3)
+    actions = th.rand(4, 1) * 2 - 1
+    assert th.equal(loaded.critic(obs, actions).mean, model.critic(obs, actions).mean)

@@ -13,24 +13,33 @@ class EnsembleLinear(nn.Module):
 
     Each member is initialised like ``nn.Linear`` (uniform in ``+-1/sqrt(in_features)``).
 
+    With a ``matmul_dtype`` (``th.bfloat16``), the layer computes in it: the input, the weights and the bias are cast
+    to it, the product accumulates in float32 inside the kernel and the output is rounded to ``matmul_dtype`` (so is
+    the activation that follows it in :class:`EnsembleMLP`). The parameters, their gradients (cast back) and the
+    optimizer's state stay in the weights' dtype.
+
     :param n_members: number of independent layers
     :param in_features: input size
     :param out_features: output size
+    :param matmul_dtype: dtype of the computation (``None``: the weights' dtype; an input of another dtype is cast)
     """
 
-    def __init__(self, n_members: int, in_features: int, out_features: int):
+    def __init__(self, n_members: int, in_features: int, out_features: int, matmul_dtype: th.dtype | None = None):
         super().__init__()
         bound = 1.0 / math.sqrt(in_features)
         self.weight = nn.Parameter(th.empty(n_members, in_features, out_features).uniform_(-bound, bound))
         self.bias = nn.Parameter(th.empty(n_members, 1, out_features).uniform_(-bound, bound))
+        self.matmul_dtype = matmul_dtype
 
     def forward(self, x: th.Tensor, frozen: bool = False) -> th.Tensor:
         """
         :param x: ``(batch, in)`` shared by all members, or ``(n_members, batch, in)``
         :param frozen: use detached weights, so that no gradient reaches them (the input still gets one)
-        :return: ``(n_members, batch, out)``
+        :return: ``(n_members, batch, out)``, in ``matmul_dtype`` if given, else in the weights' dtype
         """
         weight, bias = (self.weight.detach(), self.bias.detach()) if frozen else (self.weight, self.bias)
+        dtype = self.matmul_dtype or weight.dtype
+        x, weight, bias = x.to(dtype), weight.to(dtype), bias.to(dtype)  # no-ops without matmul_dtype
         if x.dim() == 2:
             return th.matmul(x, weight) + bias
         return th.baddbmm(bias, x, weight)
@@ -45,12 +54,26 @@ class EnsembleMLP(nn.Module):
     :param output_dim: output size of each MLP
     :param net_arch: hidden layer sizes
     :param activation_fn: activation after each hidden layer
+    :param hidden_matmul_dtype: dtype in which the hidden layers and their activations compute (see
+        :class:`EnsembleLinear`); the output layer always computes in the weights' dtype, so that the outputs
+        (values, standard deviations) are not rounded to a shorter mantissa
     """
 
-    def __init__(self, n_members: int, input_dim: int, output_dim: int, net_arch: list[int], activation_fn: type[nn.Module]):
+    def __init__(
+        self,
+        n_members: int,
+        input_dim: int,
+        output_dim: int,
+        net_arch: list[int],
+        activation_fn: type[nn.Module],
+        hidden_matmul_dtype: th.dtype | None = None,
+    ):
         super().__init__()
         sizes = [input_dim, *net_arch, output_dim]
-        self.layers = nn.ModuleList(EnsembleLinear(n_members, n_in, n_out) for n_in, n_out in itertools.pairwise(sizes))
+        self.layers = nn.ModuleList(
+            EnsembleLinear(n_members, n_in, n_out, hidden_matmul_dtype if index < len(net_arch) else None)
+            for index, (n_in, n_out) in enumerate(itertools.pairwise(sizes))
+        )
         self.activation = activation_fn()
         self.n_members = n_members
 
@@ -64,3 +87,16 @@ class EnsembleMLP(nn.Module):
         for layer in hidden:
             x = self.activation(layer(x, frozen))
         return last(x, frozen)
+
+
+def bfloat16_matmul_supported(device: th.device) -> bool:
+    """
+    :param device: a torch device
+    :return: whether ``device`` has native bfloat16 matrix products (CUDA: ``torch.cuda.is_bf16_supported``; CPU:
+        oneDNN's bfloat16 support, e.g. AVX512-BF16 or AMX)
+    """
+    if device.type == "cuda":
+        return th.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return th.backends.mkldnn.is_available() and bool(th.ops.mkldnn._is_mkldnn_bf16_supported())
+    return False

@@ -43,6 +43,7 @@ from sb3_tecrl.common.losses import (
     update_std_ema,
 )
 from sb3_tecrl.common.random_state import capture_random_states, restore_random_states
+from sb3_tecrl.common.torch_layers import bfloat16_matmul_supported
 from sb3_tecrl.dsace.policies import (
     GSDE_UNSUPPORTED,
     N_REWARD_CRITICS,
@@ -55,6 +56,7 @@ from sb3_tecrl.dsace.policies import (
 )
 
 SelfDSACE = TypeVar("SelfDSACE", bound="DSACE")
+MATMUL_PRECISIONS = ("float32", "bfloat16")
 
 WARMUP_ACTIONS = ("uniform", "policy")
 
@@ -121,6 +123,11 @@ class DSACE(OffPolicyAlgorithm):
         gradient step (counted over all gradient steps, so ``gradient_steps > 1`` works); critics every step
     :param target_update_interval: target networks are updated every ``target_update_interval``-th actor update
     :param tau_b: rate of the moving average of the reward critics' standard deviation (default: ``tau``)
+    :param matmul_precision: ``"float32"``, or ``"bfloat16"``: the hidden layers of the critics and target critics
+        compute in bfloat16 (matrix products with float32 accumulation, activations rounded to bfloat16); the
+        weights, their gradients, the optimizer states, the critics' output layer (values and standard deviations),
+        the targets, variance terms and losses stay float32. On a device without native bfloat16 matrix products
+        (``bfloat16_matmul_supported``: CUDA or CPU) it falls back to float32 silently.
     :param use_sde: gSDE is not supported (raises ``ValueError``), kept for SAC's signature
     :param sde_sample_freq: kept for SAC's signature, unused
     :param use_sde_at_warmup: kept for SAC's signature, unused
@@ -176,6 +183,7 @@ class DSACE(OffPolicyAlgorithm):
         policy_delay: int = 2,
         target_update_interval: int = 1,
         tau_b: float | None = None,
+        matmul_precision: str = "float32",
         use_sde: bool = False,
         sde_sample_freq: int = -1,
         use_sde_at_warmup: bool = False,
@@ -197,6 +205,7 @@ class DSACE(OffPolicyAlgorithm):
             trajectory_entropy_constraint=trajectory_entropy_constraint,
             policy_delay=policy_delay,
             target_update_interval=target_update_interval,
+            matmul_precision=matmul_precision,
             use_sde=use_sde,
         )
         super().__init__(
@@ -236,6 +245,7 @@ class DSACE(OffPolicyAlgorithm):
         self.policy_delay = policy_delay
         self.target_update_interval = target_update_interval
         self.tau_b = tau if tau_b is None else tau_b
+        self.matmul_precision = matmul_precision
         self.log_ent_coef: th.Tensor | None = None
         self.ent_coef_optimizer: th.optim.Adam | None = None
         self._random_states_to_restore: dict[str, Any] | None = None
@@ -268,9 +278,14 @@ class DSACE(OffPolicyAlgorithm):
 
     def _setup_model(self) -> None:
         self._check_loaded_algorithm()
-        # entropy_critic goes to the policy but not into the user's dict (which a script may share with SAC)
+        # entropy_critic and the critics' precision go to the policy but not into the user's dict (which a script may
+        # share with SAC)
         user_policy_kwargs = self.policy_kwargs
-        self.policy_kwargs = {**user_policy_kwargs, "entropy_critic": self.separate_entropy_critic}
+        self.policy_kwargs = {
+            **user_policy_kwargs,
+            "entropy_critic": self.separate_entropy_critic,
+            "critic_matmul_dtype": self._critic_matmul_dtype(),
+        }
         try:
             super()._setup_model()
         finally:
@@ -313,6 +328,12 @@ class DSACE(OffPolicyAlgorithm):
                 f"This file was saved by {saved_by}, not {name}: load it with sb3_tecrl.{saved_by}.load() "
                 "(DSAC-E and DSAC-T have different critics and updates)."
             )
+
+    def _critic_matmul_dtype(self) -> th.dtype | None:
+        """:return: bfloat16 when asked for and native on ``self.device``, else ``None`` (float32)"""
+        if self.matmul_precision == "bfloat16" and bfloat16_matmul_supported(self.device):
+            return th.bfloat16
+        return None
 
     def _create_aliases(self) -> None:
         self.actor = self.policy.actor
@@ -617,6 +638,7 @@ def _check_hyperparameters(
     trajectory_entropy_constraint: bool,
     policy_delay: int,
     target_update_interval: int,
+    matmul_precision: str,
     use_sde: bool,
 ) -> None:
     """Reject invalid hyperparameters before anything is built, with what to do instead."""
@@ -650,6 +672,8 @@ def _check_hyperparameters(
             "trajectory_entropy_constraint=True needs the entropy critic: set separate_entropy_critic=True, "
             "or turn both off (DSAC-T)."
         )
+    if matmul_precision not in MATMUL_PRECISIONS:
+        raise ValueError(f"matmul_precision must be one of {MATMUL_PRECISIONS}, got {matmul_precision!r}.")
     if policy_delay < 1 or target_update_interval < 1:
         raise ValueError(
             f"policy_delay and target_update_interval must be >= 1, got {policy_delay} and {target_update_interval}."

@@ -119,6 +119,8 @@ class EnsembleCritic(BaseModel):
     :param entropy_critic: Whether to add the entropy critic ``Q_e`` (DSAC-E) or not (DSAC-T)
     :param share_features_extractor: Whether the features extractor is shared with the actor; it is then trained by
         the actor's loss only
+    :param hidden_matmul_dtype: dtype of the inputs of the matrix products that compute the hidden layers
+        (``th.bfloat16``), ``None`` for the parameters' dtype (see :class:`~sb3_tecrl.common.torch_layers.EnsembleMLP`)
     """
 
     features_extractor: BaseFeaturesExtractor
@@ -134,6 +136,7 @@ class EnsembleCritic(BaseModel):
         normalize_images: bool = True,
         entropy_critic: bool = True,
         share_features_extractor: bool = False,
+        hidden_matmul_dtype: th.dtype | None = None,
     ):
         super().__init__(
             observation_space, action_space, features_extractor=features_extractor, normalize_images=normalize_images
@@ -141,7 +144,8 @@ class EnsembleCritic(BaseModel):
         self.share_features_extractor = share_features_extractor
         self.entropy_critic = entropy_critic
         n_members = N_REWARD_CRITICS + int(entropy_critic)
-        self.q_net = EnsembleMLP(n_members, features_dim + get_action_dim(self.action_space), 2, net_arch, activation_fn)
+        input_dim = features_dim + get_action_dim(self.action_space)
+        self.q_net = EnsembleMLP(n_members, input_dim, 2, net_arch, activation_fn, hidden_matmul_dtype)
 
     def features(self, obs: PyTorchObs) -> th.Tensor:
         """
@@ -191,6 +195,8 @@ class DSACPolicy(BasePolicy):
         this policy fails with a clear error
     :param share_features_extractor: Whether to share the features extractor between the actor and the critics
     :param use_sde: gSDE is not supported: only ``False`` is accepted (SAC writes it into a shared ``policy_kwargs``)
+    :param critic_matmul_dtype: dtype of the inputs of the critics' hidden-layer matrix products, ``None`` for float32
+        (set by the algorithm from its ``matmul_precision``)
     """
 
     actor: Actor
@@ -215,6 +221,7 @@ class DSACPolicy(BasePolicy):
         entropy_critic: bool | None = None,
         share_features_extractor: bool = False,
         use_sde: bool = False,
+        critic_matmul_dtype: th.dtype | None = None,
     ):
         if use_sde:
             raise ValueError(GSDE_UNSUPPORTED)
@@ -254,6 +261,7 @@ class DSACPolicy(BasePolicy):
             "net_arch": critic_arch,
             "entropy_critic": entropy_critic,
             "share_features_extractor": share_features_extractor,
+            "hidden_matmul_dtype": critic_matmul_dtype,
         }
         self._build(lr_schedule)
 
@@ -293,6 +301,7 @@ class DSACPolicy(BasePolicy):
                 features_extractor_kwargs=self.features_extractor_kwargs,
                 entropy_critic=self.critic_kwargs["entropy_critic"],
                 share_features_extractor=self.share_features_extractor,
+                critic_matmul_dtype=self.critic_kwargs["hidden_matmul_dtype"],
             )
         )
         return data
