@@ -50,7 +50,8 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 from torch import nn
 
-from benchmarks.learning import EVAL_EPISODES, TASKS, Task, zoo_hyperparams
+from benchmarks.learning import zoo_hyperparams
+from benchmarks.panel import EVAL_EPISODES, TASKS, Task
 from sb3_tecrl import DSACE, DSACT
 
 RESULTS = Path(__file__).resolve().parent / "results" / "defaults_study"

@@ -41,7 +41,6 @@ from benchmarks.panel import (
     EVAL_EPISODES,
     PANELS,
     ROOT,
-    TASKS,
     Task,
     append_row,
     read_rows,
@@ -52,7 +51,6 @@ from benchmarks.panel import (
 from sb3_tecrl import DSACE
 from sb3_tecrl.zoo.hyperparams import algorithm_kwargs, hyperparams_path
 
-__all__ = ["EVAL_EPISODES", "TASKS", "Task", "run_one", "zoo_hyperparams"]
 VERSIONED_PACKAGES = ("sb3-tecrl", "torch", "stable-baselines3", "sb3-contrib", "gymnasium", "mujoco", "numpy")
 
 
