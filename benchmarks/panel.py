@@ -17,8 +17,9 @@ Panels (``python -m benchmarks.learning run --panel <name>``):
   evaluated every 5k, every algorithm with its shipped zoo settings. Results in ``results/regime_S/``.
 - ``rho``: Walker2d-v4 in the papers' regime, DSAC-E with rho = 1 against the shipped rho = 20. Results in
   ``results/rho/``.
-- ``bf16``: the learning check of ``matmul_precision="bfloat16"`` on the short panel's Pendulum-v1 (results beside the
-  short panel's float32 runs).
+- ``bf16``: the learning check of ``matmul_precision="bfloat16"``: DSAC-E with its shipped zoo settings in float32 and
+  in bfloat16 on the short panel's Pendulum-v1 and InvertedDoublePendulum-v4, same code and seeds. Results in
+  ``results/bf16/``.
 
 Files of one run (``<panel dir>/<task>/<algo>/``): ``seed<N>.csv`` (one row per evaluation: environment steps,
 gradient steps, mean and std of 10 deterministic episodes, CPU and wall seconds so far), ``seed<N>_entropy.csv`` and
@@ -160,11 +161,14 @@ PANELS = {
             "DSAC-E rho=1": Algo(DSACE, "dsace_paper", (("rho", 1.0),), "dsace_paper-rho1"),
         },
     ),
-    # the learning check of the speed option (README, update speed): the short panel's tasks, results beside its runs
+    # the learning check of the speed option (README, update speed): float32 against bfloat16, same code and seeds
     "bf16": Panel(
-        "learning",
-        {"Pendulum-v1": SHORT_TASKS["Pendulum-v1"]},
-        {"DSAC-E bf16": Algo(DSACE, "dsace", (("matmul_precision", "bfloat16"),), "dsace-bf16")},
+        "bf16",
+        {name: SHORT_TASKS[name] for name in ("Pendulum-v1", "InvertedDoublePendulum-v4")},
+        {
+            "DSAC-E": SHORT_ALGOS["DSAC-E"],
+            "DSAC-E bf16": Algo(DSACE, "dsace", (("matmul_precision", "bfloat16"),), "dsace-bf16"),
+        },
     ),
 }
 # the first panel's names, which benchmarks.defaults_study and the tests use

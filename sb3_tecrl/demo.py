@@ -10,8 +10,7 @@ import argparse
 import torch as th
 from stable_baselines3.common.evaluation import evaluate_policy
 
-from sb3_tecrl import DSACE, DSACT
-from sb3_tecrl.zoo.hyperparams import algorithm_kwargs, hyperparams_path
+from sb3_tecrl.regimes import make_model
 
 ENV_ID = "Pendulum-v1"
 # Pendulum-v1's scale: an untrained policy scores about -1200 to -1700, a solved one about -150 (0 is the maximum)
@@ -45,14 +44,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     th.set_num_threads(args.threads)
-    algo = DSACE if args.algo == "dsace" else DSACT
     # the shipped zoo settings for Pendulum-v1: a short warm-up and SAC-zoo-like learning rates
-    model = algo("MlpPolicy", ENV_ID, seed=args.seed, **algorithm_kwargs(hyperparams_path(args.algo), ENV_ID))
+    model = make_model(args.algo, ENV_ID, seed=args.seed)
     untrained = evaluate_policy(model, model.get_env(), n_eval_episodes=args.eval_episodes, deterministic=True)
     model.learn(args.steps, progress_bar=True)
     trained = evaluate_policy(model, model.get_env(), n_eval_episodes=args.eval_episodes, deterministic=True)
     print(
-        f"{algo.__name__} on {ENV_ID}, deterministic return over {args.eval_episodes} episodes "
+        f"{type(model).__name__} on {ENV_ID}, deterministic return over {args.eval_episodes} episodes "
         f"(higher is better: untrained policies score about -1200 to -1700, about {SOLVED_RETURN} is solved):"
     )
     for name, (mean, std) in (("untrained", untrained), (f"after {args.steps} steps", trained)):
