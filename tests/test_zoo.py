@@ -22,6 +22,7 @@ from stable_baselines3.common.save_util import load_from_pkl
 from stable_baselines3.common.vec_env import VecNormalize
 from torch.nn.utils import parameters_to_vector
 
+import sb3_tecrl
 from sb3_tecrl import DSACE, DSACT
 from sb3_tecrl.regimes import n_envs_of
 from sb3_tecrl.zoo import envs as zoo_envs
@@ -83,6 +84,18 @@ def test_importing_the_zoo_registers_without_user_action():
 def test_environment_variable_switches_the_hook_off():
     out = python("import rl_zoo3.utils as u; print('dsace' in u.ALGOS)", env={"SB3_TECRL_NO_ZOO_HOOK": "1"})
     assert out == "False"
+
+
+def test_the_hook_file_is_silent_when_its_package_is_gone():
+    # a .pth left behind by an editable install whose source tree was deleted: no warning at every interpreter start
+    code = (Path(sb3_tecrl.__file__).parent / "zoo" / "sb3_tecrl_zoo.pth").read_text().strip()  # site exec()s the line
+    isolated = subprocess.run([sys.executable, "-I", "-S", "-W", "error", "-c", code], capture_output=True, text=True)
+    assert (isolated.returncode, isolated.stderr) == (0, "")
+    # without site (no .pth ran) but with the package on the path, the same line installs the hook
+    count = "; from sb3_tecrl.zoo.hook import ZooImportHook; print(sum(isinstance(f, ZooImportHook) for f in sys.meta_path))"
+    env = {**os.environ, "PYTHONPATH": str(Path(sb3_tecrl.__file__).parent.parent)}
+    on_path = subprocess.run([sys.executable, "-S", "-c", code + count], capture_output=True, text=True, env=env)
+    assert on_path.stdout.strip() == "1"
 
 
 def test_a_failing_registration_warns_instead_of_breaking(tmp_path):
