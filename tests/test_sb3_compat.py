@@ -147,6 +147,18 @@ def test_policy_kwargs_shared_with_sac_in_both_orders(algo):
         quick(algo, "Pendulum-v1", policy_kwargs=dict(TINY, use_sde=True))
 
 
+@pytest.mark.parametrize("algo", ALGOS)
+def test_sac_policy_kwargs_are_accepted_with_sacs_meaning(algo):
+    # n_critics=2 is the twin reward critic; SAC's gSDE-only options do nothing without gSDE, in SAC as here
+    model = quick(algo, "Pendulum-v1", policy_kwargs=dict(TINY, n_critics=2))
+    assert model.critic.q_net.n_members == 2 + int(model.separate_entropy_critic)
+    gsde_only = dict(log_std_init=-3.0, use_expln=True, clip_mean=2.0)
+    with pytest.warns(UserWarning, match=r"\['clip_mean', 'log_std_init', 'use_expln'\] only act with gSDE"):
+        quick(algo, "Pendulum-v1", policy_kwargs=dict(TINY, **gsde_only)).learn(20)
+    with pytest.raises(ValueError, match=r"n_critics=3.*twin reward critic.*must be 2"):
+        quick(algo, "Pendulum-v1", policy_kwargs=dict(TINY, n_critics=3))
+
+
 class TinyExtractor(BaseFeaturesExtractor):
     def __init__(self, observation_space: spaces.Box, features_dim: int = 5):
         super().__init__(observation_space, features_dim)

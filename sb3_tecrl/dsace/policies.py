@@ -1,3 +1,4 @@
+import warnings
 from typing import Any, NamedTuple
 
 import torch as th
@@ -195,6 +196,12 @@ class DSACPolicy(BasePolicy):
         this policy fails with a clear error
     :param share_features_extractor: Whether to share the features extractor between the actor and the critics
     :param use_sde: gSDE is not supported: only ``False`` is accepted (SAC writes it into a shared ``policy_kwargs``)
+    :param n_critics: Number of reward critics, accepted for SAC's ``policy_kwargs``: DSAC-T's reward critic is a twin
+        pair, so only 2 is valid
+    :param log_std_init: SAC's gSDE-only option, accepted for SAC's ``policy_kwargs``; without gSDE it does nothing,
+        in SAC as here (warns)
+    :param use_expln: SAC's gSDE-only option (see ``log_std_init``)
+    :param clip_mean: SAC's gSDE-only option (see ``log_std_init``)
     :param critic_matmul_dtype: dtype of the inputs of the critics' hidden-layer matrix products, ``None`` for float32
         (set by the algorithm from its ``matmul_precision``)
     """
@@ -221,10 +228,15 @@ class DSACPolicy(BasePolicy):
         entropy_critic: bool | None = None,
         share_features_extractor: bool = False,
         use_sde: bool = False,
+        n_critics: int = N_REWARD_CRITICS,
+        log_std_init: float | None = None,
+        use_expln: bool | None = None,
+        clip_mean: float | None = None,
         critic_matmul_dtype: th.dtype | None = None,
     ):
         if use_sde:
             raise ValueError(GSDE_UNSUPPORTED)
+        _check_sac_policy_options(n_critics, log_std_init=log_std_init, use_expln=use_expln, clip_mean=clip_mean)
         if entropy_critic is None:
             raise ValueError(
                 "DSACPolicy is built by sb3_tecrl's DSACE or DSACT, which set entropy_critic: this is a DSACE/DSACT model, "
@@ -353,3 +365,19 @@ class MultiInputPolicy(DSACPolicy):
 
     def __init__(self, *args: Any, features_extractor_class: type[BaseFeaturesExtractor] = CombinedExtractor, **kwargs: Any):
         super().__init__(*args, features_extractor_class=features_extractor_class, **kwargs)
+
+
+def _check_sac_policy_options(n_critics: int, **gsde_options: Any) -> None:
+    """Accept what SAC's ``policy_kwargs`` may hold: ``n_critics=2`` and gSDE-only options, which do nothing (warned)."""
+    if n_critics != N_REWARD_CRITICS:
+        raise ValueError(
+            f"n_critics={n_critics}: DSAC-E and DSAC-T use a twin reward critic (two Gaussian value distributions, the "
+            f"smaller mean is taken), so n_critics must be {N_REWARD_CRITICS}; remove it from policy_kwargs."
+        )
+    given = sorted(name for name, value in gsde_options.items() if value is not None)
+    if given:
+        warnings.warn(
+            f"policy_kwargs {given} only act with gSDE (use_sde=True), which DSAC-E/DSAC-T do not support: they are "
+            "ignored, as SAC ignores them without gSDE. Remove them to silence this warning.",
+            stacklevel=3,
+        )
