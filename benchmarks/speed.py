@@ -7,6 +7,8 @@ Speed of DSAC-E and DSAC-T against SB3's SAC, sb3-contrib's TQC and, when ``sbx-
   of ``WARMUP`` random steps and 100 learning steps (allocations, JAX compilation);
 - ``train``: gradient steps per second of ``train()`` on a pre-filled replay buffer (random Hopper- and
   Humanoid-shaped spaces);
+- ``compile``: the same with DSAC-E's whole gradient step (losses, one backward, the Adam steps, the target update)
+  wrapped in ``torch.compile`` (inductor), against the eager DSAC-E and SAC, and the seconds the compilation took;
 - ``profile`` (one thread): the share of ``learn()``'s time spent in ``train()`` (the rest is SB3's collection loop:
   policy, env step, buffer) on Hopper-v4, and ``torch.profiler``'s operators of DSAC-E's ``train()`` (Hopper shapes);
 - ``rss``: peak resident memory of a process that trains with a full 1M-transition replay buffer on Hopper-v4 (the
@@ -19,7 +21,7 @@ of (algorithm / SAC) in the same round. Each thread count runs in its own subpro
 import: one thread is ``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1``).
 
     python -m benchmarks.speed [--threads 1 2] [--rounds 3] [--learn-steps 300] [--train-steps 30]
-                               [--measures learn train profile rss] [--out benchmarks/results/speed.md]
+                               [--measures learn train compile profile rss] [--out benchmarks/results/speed.md]
 """
 
 import argparse
@@ -155,6 +157,32 @@ def worker(threads: int, measures: list[str], rounds: int, learn_steps: int, tra
             models = {name: ready_to_train(factory, shape_name, train_steps) for name, factory in algos.items()}
             results = alternate(models, lambda model: train_rate(model, train_steps), rounds)
             print(json.dumps(dict(measure="train", case=shape_name, threads=threads, results=results)), flush=True)
+    if "compile" in measures:
+        for shape_name in SHAPES:
+            models, seconds = {}, {}
+            for name, factory in (
+                ("DSACE", algos["DSACE"]),
+                ("DSACE compiled", compiled(algos["DSACE"])),
+                ("SAC", algos["SAC"]),
+            ):
+                start = time.perf_counter()
+                models[name] = ready_to_train(factory, shape_name, train_steps)
+                seconds[name] = time.perf_counter() - start
+            results = alternate(models, lambda model: train_rate(model, train_steps), rounds)
+            compile_seconds = seconds["DSACE compiled"] - seconds["DSACE"]
+            row = dict(measure="compile", case=shape_name, threads=threads, results=results, compile_seconds=compile_seconds)
+            print(json.dumps(row), flush=True)
+
+
+def compiled(factory: Callable[..., BaseAlgorithm]) -> Callable[..., BaseAlgorithm]:
+    """:return: the factory whose models run their whole gradient step (losses, backward, Adam) through torch.compile"""
+
+    def make(env: gym.Env, **kwargs: Any) -> BaseAlgorithm:
+        model = factory(env, **kwargs)
+        model._gradient_step = th.compile(model._gradient_step)  # type: ignore[attr-defined]
+        return model
+
+    return make
 
 
 def train_share(model: BaseAlgorithm, steps: int) -> tuple[float, float]:
@@ -267,7 +295,7 @@ def versions() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    measures = ["learn", "train", "profile", "rss"]
+    measures = ["learn", "train", "compile", "profile", "rss"]
     parser.add_argument("--measures", nargs="+", default=measures, choices=measures)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--learn-steps", type=int, default=300, help="environment steps per timed learn() round")
@@ -295,10 +323,15 @@ def main() -> None:
     if "profile" in args.measures:
         rows += run_worker(0, args)  # thread count 0: the profile worker (one thread)
     for measure, title, unit in (("learn", "learn(), one gradient step per environment step", "steps/s"),
-                                 ("train", "train() on a pre-filled buffer", "updates/s")):  # fmt: skip
+                                 ("train", "train() on a pre-filled buffer", "updates/s"),
+                                 ("compile", "train(), gradient step in torch.compile", "updates/s")):  # fmt: skip
         measured = [row for row in rows if row["measure"] == measure]
         if measured:
             sections.append(f"**{title}**\n\n{rate_table(measured, unit)}")
+            if measure == "compile":
+                sections[-1] += "\n\nCompilation: " + ", ".join(
+                    f"{row['case']} {row['threads']} thread(s) {row['compile_seconds']:.0f} s" for row in measured
+                )
             print(sections[-1], flush=True)
     for row in rows:
         if row["measure"] == "profile":
