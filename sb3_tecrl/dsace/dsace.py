@@ -76,10 +76,16 @@ class DSACE(OffPolicyAlgorithm):
     (``log pi_env = log pi_sb3 - c`` with ``c = sum_i log((high_i - low_i) / 2)``, 0 for actions in [-1, 1]);
     ``entropy_units="sb3"`` keeps SAC's convention and converts the targets instead (see ``sb3_tecrl.common.entropy``).
 
+    The defaults are the official DSAC-T MuJoCo settings (3x256 GELU networks, batch 256, tau 0.005, a 10k warm-up)
+    except two, set for SB3's sampling regime of one environment step per gradient step (``train_freq=1``,
+    ``gradient_steps=1``, the default here as in SAC): the actor every gradient step (``policy_delay=1``, official 2)
+    and ``learning_rate=3e-4`` (official 1e-4), measured by ``benchmarks/defaults_study.py`` (README, Defaults). The
+    official settings are one name away: ``sb3_tecrl.make_model("dsace_paper", env_id)``.
+
     :param policy: The policy model to use (MlpPolicy, CnnPolicy, MultiInputPolicy)
     :param env: The environment to learn from (if registered in Gym, can be str)
     :param learning_rate: learning rate of the actor and the critics (Adam); it can be a function of the current
-        progress remaining (from 1 to 0)
+        progress remaining (from 1 to 0). Official DSAC-T: 1e-4 (for 20 environment steps per gradient step)
     :param buffer_size: size of the replay buffer
     :param learning_starts: how many steps of the model to collect transitions for before learning starts
     :param batch_size: Minibatch size for each gradient update
@@ -120,7 +126,8 @@ class DSACE(OffPolicyAlgorithm):
         against the budget. Off: tune it on ``-log pi`` against the per-step target. Needs
         ``separate_entropy_critic``.
     :param policy_delay: the actor, the temperature and all target networks are updated every ``policy_delay``-th
-        gradient step (counted over all gradient steps, so ``gradient_steps > 1`` works); critics every step
+        gradient step (counted over all gradient steps, so ``gradient_steps > 1`` works); critics every step. Official
+        DSAC-T: 2 (for 20 environment steps per gradient step)
     :param target_update_interval: target networks are updated every ``target_update_interval``-th actor update
     :param tau_b: rate of the moving average of the reward critics' standard deviation (default: ``tau``)
     :param matmul_precision: ``"float32"``, or ``"bfloat16"``: the hidden layers of the critics and target critics
@@ -158,7 +165,7 @@ class DSACE(OffPolicyAlgorithm):
         self,
         policy: str | type[DSACPolicy],
         env: GymEnv | str,
-        learning_rate: float | Schedule = 1e-4,
+        learning_rate: float | Schedule = 3e-4,
         buffer_size: int = 1_000_000,
         learning_starts: int = 10_000,
         batch_size: int = 256,
@@ -180,7 +187,7 @@ class DSACE(OffPolicyAlgorithm):
         warmup_actions: str = "uniform",
         separate_entropy_critic: bool = True,
         trajectory_entropy_constraint: bool = True,
-        policy_delay: int = 2,
+        policy_delay: int = 1,
         target_update_interval: int = 1,
         tau_b: float | None = None,
         matmul_precision: str = "float32",

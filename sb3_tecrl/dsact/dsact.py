@@ -14,7 +14,8 @@ class DSACT(DSACE):
     twin Gaussian reward critics with the soft Bellman target ``r + g (1 - d)(q' - alpha log pi')``, expected value
     substituting, twin value distribution learning and variance-based critic gradient adjusting; the actor minimises
     ``alpha log pi - min(mu_1, mu_2)`` and alpha is tuned to the per-step target entropy. The update is that of the
-    official DSAC-T code; the defaults are those of its MuJoCo script.
+    official DSAC-T code; the defaults are DSACE's (its MuJoCo script's, except ``policy_delay=1`` and
+    ``learning_rate=3e-4`` for SB3's sampling regime; the official settings: ``make_model("dsact_paper", env_id)``).
 
     Takes every parameter of :class:`~sb3_tecrl.DSACE` except ``separate_entropy_critic``,
     ``trajectory_entropy_constraint``, ``rho`` and ``entropy_budget``.
