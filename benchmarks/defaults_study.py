@@ -103,6 +103,7 @@ CONFIGS = {
         Config("delay1_entlr1e-3", DSACE, {**DELAY1, "ent_coef_learning_rate": 1e-3}),
         Config("delay1_net2x256", DSACE, {**DELAY1, "policy_kwargs": dict(net_arch=[256, 256], activation_fn=nn.GELU)}),
         Config("delay1_tau0.01", DSACE, {**DELAY1, "tau": 0.01}),
+        Config("delay1_lr3e-4_tau0.01", DSACE, {**DELAY1, "learning_rate": 3e-4, "tau": 0.01}),
     )
 }
 MAIN = ("sac", "paper", "delay1")
