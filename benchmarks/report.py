@@ -1,8 +1,9 @@
 """
 Report of a learning panel (``python -m benchmarks.learning report --panel P``): learning curves against environment
 (or gradient) steps and against CPU time, an IQM table with 95% stratified-bootstrap confidence intervals (rliable),
-the normalised aggregate, DSAC-E's entropy diagnostics per task, and a table of every run's cost and provenance.
-Only runs that reached their task's budget count.
+the normalised aggregate, where DSAC-E's CI lies against each other algorithm's (higher, lower, overlapping; per task
+once every algorithm has three seeds), DSAC-E's entropy diagnostics per task, and a table of every run's cost and
+provenance. Only runs that reached their task's budget count.
 
 Final return of a run: the mean of its last three evaluations. Normalised score per task: 0 is the mean return of the
 first evaluation of all runs (an untrained policy in the panels that evaluate before the first step), 1 is SAC's
@@ -27,6 +28,7 @@ SEEDS_MAX = 10
 MIN_SEEDS = 3  # a task enters the normalised aggregate once every algorithm has this many finished seeds
 FINAL_EVALS = 3  # the final return is the mean of the last evaluations
 BOOTSTRAP_REPS = 2000
+REFERENCE = "DSAC-E"  # the algorithm the comparison table sets against the others
 Runs = dict[str, list[list[dict[str, float]]]]
 
 
@@ -111,6 +113,29 @@ def iqm_with_ci(scores: dict[str, np.ndarray]) -> dict[str, tuple[float, float, 
     return {algo: (float(point[algo][0]), float(interval[algo][0, 0]), float(interval[algo][1, 0])) for algo in scores}
 
 
+def ci_comparison(intervals: dict[str, tuple[float, float, float]], reference: str) -> dict[str, str]:
+    """
+    Where the reference algorithm's 95% CI lies against each other algorithm's.
+
+    :param intervals: per algorithm, ``(IQM, low, high)`` as ``iqm_with_ci`` returns it
+    :return: per other algorithm, ``"higher"`` or ``"lower"`` (the reference's CI lies wholly above or below theirs)
+        or ``"overlapping"``
+    """
+    _, low, high = intervals[reference]
+    verdicts = {}
+    for algo, (_, other_low, other_high) in intervals.items():
+        if algo != reference:
+            verdicts[algo] = "higher" if low > other_high else "lower" if high < other_low else "overlapping"
+    return verdicts
+
+
+def comparison_rows(label: str, intervals: dict[str, tuple[float, float, float]]) -> list[str]:
+    """:return: markdown rows, DSAC-E against every other algorithm (none when DSAC-E is not among them)"""
+    if REFERENCE not in intervals:
+        return []
+    return [f"| {label} | {algo} | {verdict} |" for algo, verdict in ci_comparison(intervals, REFERENCE).items()]
+
+
 def run_table(panel: str) -> list[str]:
     """:return: markdown rows of every finished run's cost and provenance (``seed<N>_run.json``)"""
     lines = []
@@ -129,7 +154,7 @@ def write_report(panel: str = "short") -> str:
     """Draw the PNGs and write ``<panel results>/report.md``; return its text."""
     spec = PANELS[panel]
     lines = ["| task | algorithm | seeds | final return, IQM [95% CI] |", "| --- | --- | --- | --- |"]
-    task_scores, first_evals, images = {}, {}, []
+    task_scores, first_evals, images, comparisons = {}, {}, [], []
     for task in spec.tasks:
         runs = completed_runs(task, panel)
         if not runs:
@@ -137,15 +162,23 @@ def write_report(panel: str = "short") -> str:
         images.append(plot_curves(task, runs, panel))
         task_scores[task] = final_scores(runs)
         first_evals[task] = float(np.mean([seeds_rows[0]["mean"] for seeds in runs.values() for seeds_rows in seeds]))
-        for algo, (iqm, low, high) in iqm_with_ci({a: s.reshape(-1, 1) for a, s in task_scores[task].items()}).items():
+        intervals = iqm_with_ci({a: s.reshape(-1, 1) for a, s in task_scores[task].items()})
+        for algo, (iqm, low, high) in intervals.items():
             lines.append(f"| {task} | {algo} | {len(task_scores[task][algo])} | {iqm:.1f} [{low:.1f}, {high:.1f}] |")
+        if min(map(len, task_scores[task].values())) >= MIN_SEEDS:
+            comparisons += comparison_rows(task, intervals)
     norm = normalised(task_scores, first_evals)
     if norm:
         header = "| tasks aggregated (normalised: 0 untrained, 1 SAC final) | algorithm | IQM [95% CI] |"
         lines += ["", header, "| --- | --- | --- |"]
         tasks = ", ".join(aggregated_tasks(task_scores))
-        for algo, (iqm, low, high) in iqm_with_ci(norm).items():
+        intervals = iqm_with_ci(norm)
+        for algo, (iqm, low, high) in intervals.items():
             lines.append(f"| {tasks} | {algo} | {iqm:.2f} [{low:.2f}, {high:.2f}] |")
+        comparisons += comparison_rows(f"aggregate ({tasks})", intervals)
+    if comparisons:
+        header = f"| task (every algorithm with {MIN_SEEDS}+ seeds) | {REFERENCE} against | {REFERENCE}'s 95% CI |"
+        lines += ["", header, "| --- | --- | --- |", *comparisons]
     for task in task_scores:  # the diagnostics of the first DSAC-E seed with a training log
         algo = next((algo for algo in spec.algos if algo.startswith("DSAC-E")), None)
         seed = next(

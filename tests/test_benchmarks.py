@@ -86,6 +86,14 @@ def test_normalised_aggregate_needs_every_algorithm_with_enough_seeds():
     assert iqm == low == high == 1.0
 
 
+def test_ci_comparison_separates_only_disjoint_intervals():
+    intervals = {"DSAC-E": (5.0, 4.0, 6.0), "SAC": (2.0, 1.0, 3.0), "TQC": (7.0, 6.5, 8.0), "DSAC-T": (5.5, 5.9, 7.0)}
+    assert report.ci_comparison(intervals, "DSAC-E") == {"SAC": "higher", "TQC": "lower", "DSAC-T": "overlapping"}
+    # rows only when the reference is among the algorithms
+    assert report.comparison_rows("Ant-v4", intervals)[0] == "| Ant-v4 | SAC | higher |"
+    assert report.comparison_rows("Ant-v4", {"SAC": (1.0, 1.0, 1.0)}) == []
+
+
 def test_queue_answers_the_main_question_first():
     queue = learning.jobs("P", list(panel.PANELS["P"].tasks), list(panel.PANELS["P"].algos), [0, 1, 2])
     main = [job for job in queue if job[1] in ("Walker2d-v4", "Ant-v4") and job[2] in ("DSAC-E", "DSAC-T", "SAC")]
