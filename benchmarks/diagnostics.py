@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch as th
 
-from benchmarks.panel import PANELS, read_rows, result_path
+from benchmarks.panel import PANELS, read_rows, result_path, stored_as
 from sb3_tecrl import DSACE
 
 # Residual weight of the discounted sum beyond the horizon
@@ -68,6 +68,7 @@ def entropy_tracking(model: DSACE, env: gym.Env) -> dict[str, float]:
 
 def plot_run(task: str, algo: str, seed: int, panel: str = "short") -> str:
     """Draw the four diagnostics of one run into ``<panel results>/<task>/<algo>/seed<N>_diagnostics.png``."""
+    panel, algo = stored_as(panel, algo)
     train = read_rows(result_path(task, algo, seed, "_train", panel))
     tracking = read_rows(result_path(task, algo, seed, "_entropy", panel))
     steps = [row["time/total_timesteps"] for row in train]
@@ -85,6 +86,7 @@ def plot_run(task: str, algo: str, seed: int, panel: str = "short") -> str:
         axis.set_title(title)
         axis.set_xlabel("environment steps")
         axis.legend()
+    axes[0].set_yscale("log")  # Adam moves log(alpha) by about its learning rate per update: a straight line
     axis = axes[3]
     axis.plot([row["timesteps"] for row in tracking], [row["q_e"] for row in tracking], "o-", label="Q_e(s, a)")
     axis.plot([row["timesteps"] for row in tracking], [row["realised"] for row in tracking], "s--", label="realised")

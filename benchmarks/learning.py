@@ -46,6 +46,7 @@ from benchmarks.panel import (
     read_rows,
     result_path,
     run_dir,
+    stored_as,
     zoo_log_dir,
 )
 from sb3_tecrl import DSACE
@@ -210,6 +211,7 @@ def run_one(job: tuple[str, str, str, int]) -> str:
     panel, task_name, algo_name, seed = job
     th.set_num_threads(1)
     task = PANELS[panel].tasks[task_name]
+    panel, algo_name = stored_as(panel, algo_name)  # a cell that stands for another panel's runs trains those
     rows = read_rows(result_path(task_name, algo_name, seed, "", panel))
     if rows and rows[-1]["timesteps"] >= task.budget:
         return f"{job}: already done"

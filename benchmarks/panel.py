@@ -16,7 +16,7 @@ Panels (``python -m benchmarks.learning run --panel <name>``):
 - ``S``: SB3's regime, 1 environment step per gradient step, compared at equal environment steps: 100k steps,
   evaluated every 5k, every algorithm with its shipped zoo settings. Results in ``results/regime_S/``.
 - ``rho``: Walker2d-v4 in the papers' regime, DSAC-E with rho = 1 against the shipped rho = 20. Results in
-  ``results/rho/``.
+  ``results/rho/``; its rho = 20 cell is panel P's DSAC-E on Walker2d-v4 (``Algo.same_as``: those runs, not a rerun).
 - ``bf16``: the learning check of ``matmul_precision="bfloat16"``: DSAC-E with its shipped zoo settings in float32 and
   in bfloat16 on the short panel's Pendulum-v1 and InvertedDoublePendulum-v4, same code and seeds. Results in
   ``results/bf16/``.
@@ -29,7 +29,7 @@ the same evaluations in the RL Zoo's layout, ``<panel dir>/zoo/<algo folder>/<ta
 """
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,12 +80,15 @@ class Algo:
     :param overrides: keyword arguments that replace the file's
     :param zoo_folder: folder name of its runs in the RL Zoo's layout (what ``rl_zoo3.plots`` takes as ``-a``);
         default: the panel's name of the algorithm, lower case
+    :param same_as: ``(panel, algorithm)`` of the identical cell of another panel, whose runs stand for this one's: they
+        run once and are stored (results, checkpoints, zoo layout) under that panel and name
     """
 
     cls: type[BaseAlgorithm]
     zoo_name: str
     overrides: tuple[tuple[str, Any], ...] = ()
     zoo_folder: str | None = None
+    same_as: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -157,7 +160,7 @@ PANELS = {
         "rho",
         {"Walker2d-v4": paper_task("Walker2d-v4")},
         {
-            "DSAC-E rho=20": PAPER_ALGOS["DSAC-E"],
+            "DSAC-E rho=20": replace(PAPER_ALGOS["DSAC-E"], same_as=("P", "DSAC-E")),  # panel P's runs
             "DSAC-E rho=1": Algo(DSACE, "dsace_paper", (("rho", 1.0),), "dsace_paper-rho1"),
         },
     ),
@@ -180,18 +183,27 @@ def algo_folder(algo: str) -> str:
     return algo.replace(" ", "_").replace("/", "").replace("=", "")
 
 
+def stored_as(panel: str, algo: str) -> tuple[str, str]:
+    """:return: the panel and algorithm name a cell's runs are stored under: its own, or those of its ``same_as`` cell"""
+    spec = PANELS[panel].algos.get(algo)
+    return spec.same_as if spec is not None and spec.same_as is not None else (panel, algo)
+
+
 def run_dir(task: str, algo: str, seed: int, panel: str = "short") -> Path:
     """Checkpoints and logs of a run in progress (not committed)."""
+    panel, algo = stored_as(panel, algo)
     return RUNS / PANELS[panel].folder / task / algo_folder(algo) / f"seed{seed}"
 
 
 def result_path(task: str, algo: str, seed: int, suffix: str = "", panel: str = "short") -> Path:
     """A result file of a run (committed): ``seed<N><suffix>.csv``."""
+    panel, algo = stored_as(panel, algo)
     return PANELS[panel].results / task / algo_folder(algo) / f"seed{seed}{suffix}.csv"
 
 
 def zoo_log_dir(task: str, algo: str, seed: int, panel: str = "short") -> Path:
     """The run's folder in the RL Zoo's layout: ``<panel dir>/zoo/<algo folder>/<task>_<seed + 1>``."""
+    panel, algo = stored_as(panel, algo)
     folder = PANELS[panel].algos[algo].zoo_folder or algo_folder(algo).lower()
     return PANELS[panel].results / "zoo" / folder / f"{task}_{seed + 1}"
 

@@ -10,8 +10,9 @@ first evaluation of all runs (an untrained policy in the panels that evaluate be
 mean final return, so that tasks with negative returns (Pendulum) aggregate the right way up.
 """
 
+import itertools
 import json
-from pathlib import Path
+import os
 
 import matplotlib
 
@@ -22,7 +23,8 @@ from rliable import library as rly
 from rliable import metrics
 
 from benchmarks.diagnostics import plot_run
-from benchmarks.panel import PANELS, read_rows, result_path
+from benchmarks.panel import PANELS, Algo, read_rows, result_path
+from sb3_tecrl import DSACE
 
 SEEDS_MAX = 10
 MIN_SEEDS = 3  # a task enters the normalised aggregate once every algorithm has this many finished seeds
@@ -42,6 +44,11 @@ def completed_runs(task: str, panel: str = "short") -> Runs:
             if rows and rows[-1]["timesteps"] == budget:
                 runs.setdefault(algo, []).append(rows)
     return runs
+
+
+def keeps_the_constraint(algo: Algo) -> bool:
+    """:return: whether the algorithm is DSAC-E with its trajectory-entropy constraint (the one with diagnostics to draw)"""
+    return algo.cls is DSACE and dict(algo.overrides).get("trajectory_entropy_constraint", True)
 
 
 def final_return(rows: list[dict[str, float]]) -> float:
@@ -139,11 +146,15 @@ def comparison_rows(label: str, intervals: dict[str, tuple[float, float, float]]
 def run_table(panel: str) -> list[str]:
     """:return: markdown rows of every finished run's cost and provenance (``seed<N>_run.json``)"""
     lines = []
-    for path in sorted(PANELS[panel].results.glob("*/*/seed*_run.json")):
+    spec = PANELS[panel]
+    for task, algo, seed in itertools.product(spec.tasks, spec.algos, range(SEEDS_MAX)):
+        path = result_path(task, algo, seed, "_run", panel).with_suffix(".json")
+        if not path.exists():
+            continue
         info = json.loads(path.read_text())
         versions = ", ".join(f"{name} {version}" for name, version in info["versions"].items())
         lines.append(
-            f"| {info['task']} | {info['algo']} | {info['seed']} | {info['cpu_seconds'] / 60:.1f} | "
+            f"| {task} | {algo} | {seed} | {info['cpu_seconds'] / 60:.1f} | "
             f"{info['wall_seconds'] / 60:.1f} | {info['finished']} | {info['commit'][:10]} | {versions} |"
         )
     header = "| task | algorithm | seed | CPU minutes | wall minutes | finished (UTC) | commit | versions |"
@@ -153,6 +164,7 @@ def run_table(panel: str) -> list[str]:
 def write_report(panel: str = "short") -> str:
     """Draw the PNGs and write ``<panel results>/report.md``; return its text."""
     spec = PANELS[panel]
+    spec.results.mkdir(parents=True, exist_ok=True)  # a panel whose cells are all another panel's runs may have none
     lines = ["| task | algorithm | seeds | final return, IQM [95% CI] |", "| --- | --- | --- | --- |"]
     task_scores, first_evals, images, comparisons = {}, {}, [], []
     for task in spec.tasks:
@@ -179,13 +191,12 @@ def write_report(panel: str = "short") -> str:
     if comparisons:
         header = f"| task (every algorithm with {MIN_SEEDS}+ seeds) | {REFERENCE} against | {REFERENCE}'s 95% CI |"
         lines += ["", header, "| --- | --- | --- |", *comparisons]
-    for task in task_scores:  # the diagnostics of the first DSAC-E seed with a training log
-        algo = next((algo for algo in spec.algos if algo.startswith("DSAC-E")), None)
-        seed = next(
-            (seed for seed in range(SEEDS_MAX) if algo and result_path(task, algo, seed, "_train", panel).exists()), None
-        )
-        if algo is not None and seed is not None:
-            images.append(str(Path(plot_run(task, algo, seed, panel)).relative_to(spec.results)))
+    for task, algo in itertools.product(task_scores, spec.algos):  # the first seed with a training log of each DSAC-E
+        if not keeps_the_constraint(spec.algos[algo]):
+            continue
+        seed = next((seed for seed in range(SEEDS_MAX) if result_path(task, algo, seed, "_train", panel).exists()), None)
+        if seed is not None:
+            images.append(os.path.relpath(plot_run(task, algo, seed, panel), spec.results))
     runs_table = run_table(panel)
     text = "\n".join(lines) + "\n\n" + "\n".join(f"![{name}]({name})" for name in images) + "\n"
     if runs_table:

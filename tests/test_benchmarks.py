@@ -86,6 +86,14 @@ def test_normalised_aggregate_needs_every_algorithm_with_enough_seeds():
     assert iqm == low == high == 1.0
 
 
+def test_the_rho_panels_shipped_cell_is_panel_ps_run():
+    p_dsace = panel.result_path("Walker2d-v4", "DSAC-E", 1, "", "P")
+    assert panel.result_path("Walker2d-v4", "DSAC-E rho=20", 1, "", "rho") == p_dsace
+    assert panel.run_dir("Walker2d-v4", "DSAC-E rho=20", 1, "rho") == panel.run_dir("Walker2d-v4", "DSAC-E", 1, "P")
+    assert panel.zoo_log_dir("Walker2d-v4", "DSAC-E rho=20", 1, "rho").parent.name == "dsace_paper"
+    assert "rho" in panel.result_path("Walker2d-v4", "DSAC-E rho=1", 1, "", "rho").parts
+
+
 def test_ci_comparison_separates_only_disjoint_intervals():
     intervals = {"DSAC-E": (5.0, 4.0, 6.0), "SAC": (2.0, 1.0, 3.0), "TQC": (7.0, 6.5, 8.0), "DSAC-T": (5.5, 5.9, 7.0)}
     assert report.ci_comparison(intervals, "DSAC-E") == {"SAC": "higher", "TQC": "lower", "DSAC-T": "overlapping"}
@@ -144,3 +152,10 @@ def test_a_tiny_run_writes_every_file_and_resumes(folders, monkeypatch, n_envs, 
     assert panel.result_path("Pendulum-v1", "DSAC-E", 0, "_entropy", "tiny").exists()
     text = report.write_report("tiny")
     assert "Pendulum-v1_curves.png" in text and "| Pendulum-v1 | DSAC-E | 0 |" in text
+
+    # a cell of another panel that stands for this run: nothing reruns, and its report reads this run's files
+    alias = panel.replace(tiny_panel(40).algos["DSAC-E"], same_as=("tiny", "DSAC-E"))
+    monkeypatch.setitem(panel.PANELS, "alias", panel.Panel("alias", tiny_panel(40).tasks, {"DSAC-E again": alias}))
+    assert "already done" in learning.run_one(("alias", "Pendulum-v1", "DSAC-E again", 0))
+    text = report.write_report("alias")
+    assert "| Pendulum-v1 | DSAC-E again | 0 |" in text
