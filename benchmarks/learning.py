@@ -2,6 +2,7 @@
 Learning-curve runner: panels of algorithms x tasks x seeds, deterministic evaluations, resumable.
 
     python -m benchmarks.learning run --panel P [--tasks ...] [--algos ...] [--seeds 0 1 2] [--workers 2]
+    python -m benchmarks.learning status --panel P [--workers 2]
     python -m benchmarks.learning report [--panel P]
 
 The panels (what runs, in which sampling regime, and where the files go) are defined in ``benchmarks.panel``.
@@ -9,6 +10,7 @@ The panels (what runs, in which sampling regime, and where the files go) are def
 ``benchmarks/runs/``, not committed): commit a finished run's result files at once, since a later start may be on a
 machine without the checkpoints. Each worker is one process with one torch thread (two processes with two threads on
 two cores thrash). Every run measures its CPU time (seconds of one core, evaluations excluded) and wall time.
+``status`` lists the runs still to do with an estimate of their CPU time (from the finished runs' measured cost);
 ``report`` draws the curves and tables (``benchmarks.report``).
 """
 
@@ -285,15 +287,54 @@ def jobs(panel: str, tasks: list[str], algos: list[str], seeds: list[int]) -> li
     return sorted(queue, key=lambda job: (not (job[1] in spec.main_tasks and job[2] in spec.main_algos), job[3]))
 
 
+def cell_state(panel: str, task: str, algo: str, seed: int) -> tuple[float, float | None]:
+    """
+    :return: the fraction of the budget a run can start from (its last checkpoint's evaluation; 0 without a checkpoint
+        on this machine, since the runner then starts it over) and, when it has finished, its CPU minutes
+    """
+    info = result_path(task, algo, seed, "_run", panel).with_suffix(".json")
+    if info.exists():
+        return 1.0, json.loads(info.read_text())["cpu_seconds"] / 60
+    rows = read_rows(result_path(task, algo, seed, "", panel))
+    if not rows or not (run_dir(task, algo, seed, panel) / "model.zip").exists():
+        return 0.0, None
+    return rows[-1]["timesteps"] / PANELS[panel].tasks[task].budget, None
+
+
+def status(queue: list[tuple[str, str, str, int]]) -> tuple[list[str], float, float]:
+    """
+    What is done and what is left of a queue. A run still to do is costed at the mean CPU time of the finished runs of
+    its algorithm on its task, else of its algorithm, else of every finished run.
+
+    :return: markdown rows (one per unfinished run), CPU hours spent by the finished runs, CPU hours left (estimate)
+    """
+    states = {job: cell_state(*job) for job in queue}
+    costs: dict[tuple[str, ...], list[float]] = {}
+    for (_, task, algo, _), (_, minutes) in states.items():
+        if minutes is not None:
+            for key in ((task, algo), (algo,), ()):
+                costs.setdefault(key, []).append(minutes)
+    rows, left = [], 0.0
+    for (_, task, algo, seed), (done, minutes) in states.items():
+        if minutes is None:
+            estimate = next((float(np.mean(costs[key])) for key in ((task, algo), (algo,), ()) if key in costs), math.nan)
+            left += estimate * (1.0 - done)
+            rows.append(f"| {task} | {algo} | {seed} | {done:.0%} | {estimate * (1.0 - done):.0f} |")
+    spent = sum(minutes for _, minutes in states.values() if minutes is not None)
+    return rows, spent / 60, left / 60
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="train a panel (resumes)")
-    run.add_argument("--panel", default="short", choices=list(PANELS))
-    run.add_argument("--tasks", nargs="+", help="default: the panel's tasks")
-    run.add_argument("--algos", nargs="+", help="default: the panel's algorithms")
-    run.add_argument("--seeds", nargs="+", type=int, help="default: the panel's seeds")
-    run.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2)))
+    selection = argparse.ArgumentParser(add_help=False)
+    selection.add_argument("--panel", default="short", choices=list(PANELS))
+    selection.add_argument("--tasks", nargs="+", help="default: the panel's tasks")
+    selection.add_argument("--algos", nargs="+", help="default: the panel's algorithms")
+    selection.add_argument("--seeds", nargs="+", type=int, help="default: the panel's seeds")
+    selection.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2)))
+    sub.add_parser("run", parents=[selection], help="train a panel (resumes)")
+    sub.add_parser("status", parents=[selection], help="what a panel has finished and what is left, in CPU hours")
     report = sub.add_parser("report", help="draw the learning curves and the IQM tables from the result files")
     report.add_argument("--panel", nargs="+", default=list(PANELS), choices=list(PANELS))
     args = parser.parse_args()
@@ -309,6 +350,17 @@ def main() -> None:
         if unknown:
             parser.error(f"unknown {name}(s) {sorted(unknown)} for panel {args.panel}: choose from {list(known)}")
     queue = jobs(args.panel, args.tasks or list(spec.tasks), args.algos or list(spec.algos), args.seeds or list(spec.seeds))
+    if args.command == "status":
+        rows, spent, left = status(queue)
+        print("| task | algorithm | seed | done (resumable) | CPU minutes left (estimate) |\n| --- | --- | --- | --- | --- |")
+        print("\n".join(rows))
+        estimate = (
+            "unknown until a run has finished"
+            if math.isnan(left)
+            else f"about {left:.1f} CPU hours, {left / args.workers:.1f} hours with {args.workers} workers"
+        )
+        print(f"\n{len(queue) - len(rows)} of {len(queue)} runs finished, {spent:.1f} CPU hours spent; left: {estimate}")
+        return
     with multiprocessing.get_context("spawn").Pool(args.workers, maxtasksperchild=1) as pool:
         for message in pool.imap_unordered(run_one, queue):
             print(message, flush=True)

@@ -102,6 +102,27 @@ def test_ci_comparison_separates_only_disjoint_intervals():
     assert report.comparison_rows("Ant-v4", {"SAC": (1.0, 1.0, 1.0)}) == []
 
 
+def test_status_costs_what_is_left_from_the_finished_runs(folders, monkeypatch):
+    tasks = {name: panel.Task(name, 1_000, 100, 10) for name in ("a", "b")}
+    algos = {name: panel.Algo(learning.DSACE, "dsace") for name in ("X", "Y")}
+    monkeypatch.setitem(panel.PANELS, "synthetic", panel.Panel("synthetic", tasks, algos))
+    for task, algo, minutes in (("a", "X", 10.0), ("a", "Y", 30.0), ("b", "Y", 50.0)):
+        path = panel.result_path(task, algo, 0, "_run", "synthetic").with_suffix(".json")
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(dict(cpu_seconds=minutes * 60)))
+    for seed, checkpoint in ((1, True), (2, False)):  # half-way, with and without a checkpoint on this machine
+        panel.append_row(panel.result_path("b", "X", seed, "", "synthetic"), dict(timesteps=500, mean=0.0))
+        if checkpoint:
+            panel.run_dir("b", "X", seed, "synthetic").mkdir(parents=True)
+            (panel.run_dir("b", "X", seed, "synthetic") / "model.zip").touch()
+    queue = learning.jobs("synthetic", ["a", "b"], ["X", "Y"], [0, 1, 2])
+    rows, spent, left = learning.status(queue)
+    assert spent == pytest.approx(90 / 60) and len(rows) == len(queue) - 3
+    # b/X has no finished run: X's mean elsewhere (10); a/Y: its own (30); b/X seed 1 is half done
+    assert "| b | X | 1 | 50% | 5 |" in rows and "| b | X | 2 | 0% | 10 |" in rows and "| a | Y | 1 | 0% | 30 |" in rows
+    assert left == pytest.approx((10 + 10 + 30 + 30 + 10 + 5 + 10 + 50 + 50) / 60)  # a/X, a/Y, b/X, b/Y
+
+
 def test_queue_answers_the_main_question_first():
     queue = learning.jobs("P", list(panel.PANELS["P"].tasks), list(panel.PANELS["P"].algos), [0, 1, 2])
     main = [job for job in queue if job[1] in ("Walker2d-v4", "Ant-v4") and job[2] in ("DSAC-E", "DSAC-T", "SAC")]
