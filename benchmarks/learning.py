@@ -308,16 +308,20 @@ def status(queue: list[tuple[str, str, str, int]]) -> tuple[list[str], float, fl
 
     :return: markdown rows (one per unfinished run), CPU hours spent by the finished runs, CPU hours left (estimate)
     """
+
+    def groups(task: str, algo: str) -> tuple[tuple[str, ...], ...]:
+        return (task, algo), (algo,), ()  # from the closest group of finished runs to the widest
+
     states = {job: cell_state(*job) for job in queue}
     costs: dict[tuple[str, ...], list[float]] = {}
     for (_, task, algo, _), (_, minutes) in states.items():
         if minutes is not None:
-            for key in ((task, algo), (algo,), ()):
+            for key in groups(task, algo):
                 costs.setdefault(key, []).append(minutes)
     rows, left = [], 0.0
     for (_, task, algo, seed), (done, minutes) in states.items():
         if minutes is None:
-            estimate = next((float(np.mean(costs[key])) for key in ((task, algo), (algo,), ()) if key in costs), math.nan)
+            estimate = next((float(np.mean(costs[key])) for key in groups(task, algo) if key in costs), math.nan)
             left += estimate * (1.0 - done)
             rows.append(f"| {task} | {algo} | {seed} | {done:.0%} | {estimate * (1.0 - done):.0f} |")
     spent = sum(minutes for _, minutes in states.values() if minutes is not None)
