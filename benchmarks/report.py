@@ -5,15 +5,18 @@ the normalised aggregate, where DSAC-E's CI lies against each other algorithm's 
 once every algorithm has three seeds), DSAC-E's entropy diagnostics per task, and a table of every run's cost and
 provenance. Only runs that reached their task's budget count.
 
-Final return of a run: the mean of its last three evaluations. Normalised score per task: 0 is the mean return of the
-first evaluation of all runs (an untrained policy in the panels that evaluate before the first step), 1 is SAC's
-mean final return, so that tasks with negative returns (Pendulum) aggregate the right way up.
+Final return of a run: the mean of its last three evaluations. Normalised score per task: 0 is the mean return of
+uniformly random actions (``random_policy_return``), 1 is SAC's mean final return, so that tasks with negative returns
+(Pendulum) aggregate the right way up. Not the untrained policy's first evaluation: its deterministic action (the
+Gaussian's mean, near 0) stands an Ant still for ~1,000, above what the panel's runs reach, which would turn the scale
+upside down. A task where SAC does not beat random actions has no scale and stays out of the aggregate.
 """
 
 import itertools
 import json
 import os
 
+import gymnasium as gym
 import matplotlib
 
 matplotlib.use("Agg")
@@ -30,6 +33,7 @@ SEEDS_MAX = 10
 MIN_SEEDS = 3  # a task enters the normalised aggregate once every algorithm has this many finished seeds
 FINAL_EVALS = 3  # the final return is the mean of the last evaluations
 BOOTSTRAP_REPS = 2000
+RANDOM_EPISODES = 10  # episodes of uniformly random actions that set a task's normalised 0
 REFERENCE = "DSAC-E"  # the algorithm the comparison table sets against the others
 Runs = dict[str, list[list[dict[str, float]]]]
 
@@ -90,21 +94,48 @@ def final_scores(runs: Runs) -> dict[str, np.ndarray]:
     return {algo: np.array([final_return(rows) for rows in seeds]) for algo, seeds in runs.items()}
 
 
-def aggregated_tasks(task_scores: dict[str, dict[str, np.ndarray]]) -> list[str]:
-    """:return: the tasks with SAC where every algorithm has at least ``MIN_SEEDS`` finished seeds"""
-    return [task for task, scores in task_scores.items() if "SAC" in scores and min(map(len, scores.values())) >= MIN_SEEDS]
+def random_policy_return(env_id: str, episodes: int = RANDOM_EPISODES) -> float:
+    """:return: the mean return of uniformly random actions over ``episodes`` seeded episodes (the normalised 0)"""
+    env = gym.make(env_id)
+    env.action_space.seed(0)
+    returns = []
+    for episode in range(episodes):
+        env.reset(seed=episode)
+        total, done = 0.0, False
+        while not done:
+            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+            total, done = total + float(reward), terminated or truncated
+        returns.append(total)
+    env.close()
+    return float(np.mean(returns))
 
 
-def normalised(task_scores: dict[str, dict[str, np.ndarray]], first_evals: dict[str, float]) -> dict[str, np.ndarray]:
-    """:return: per algorithm, an array (seeds x tasks) of normalised final scores over ``aggregated_tasks``"""
-    tasks = aggregated_tasks(task_scores)
+def aggregated_tasks(task_scores: dict[str, dict[str, np.ndarray]], lows: dict[str, float]) -> list[str]:
+    """
+    :param lows: per task, the normalised 0 (``random_policy_return``)
+    :return: the tasks where every algorithm has at least ``MIN_SEEDS`` finished seeds and SAC's mean final return
+        lies above the task's 0 (SAC sets the 1)
+    """
+    return [
+        task
+        for task, scores in task_scores.items()
+        if "SAC" in scores and min(map(len, scores.values())) >= MIN_SEEDS and float(np.mean(scores["SAC"])) > lows[task]
+    ]
+
+
+def normalised(task_scores: dict[str, dict[str, np.ndarray]], lows: dict[str, float]) -> dict[str, np.ndarray]:
+    """
+    :param lows: per task, the normalised 0 (``random_policy_return``); SAC's mean final return is the 1
+    :return: per algorithm, an array (seeds x tasks) of normalised final scores over ``aggregated_tasks``
+    """
+    tasks = aggregated_tasks(task_scores, lows)
     algos = set.intersection(*(set(task_scores[task]) for task in tasks)) if tasks else set()
     n_seeds = min(len(task_scores[task][algo]) for task in tasks for algo in algos) if algos else 0
     result = {}
     for algo in sorted(algos):
         columns = []
         for task in tasks:
-            low, high = first_evals[task], float(np.mean(task_scores[task]["SAC"]))
+            low, high = lows[task], float(np.mean(task_scores[task]["SAC"]))
             columns.append((task_scores[task][algo][:n_seeds] - low) / (high - low))
         result[algo] = np.stack(columns, axis=1)
     return result
@@ -166,24 +197,24 @@ def write_report(panel: str = "short") -> str:
     spec = PANELS[panel]
     spec.results.mkdir(parents=True, exist_ok=True)  # a panel whose cells are all another panel's runs may have none
     lines = ["| task | algorithm | seeds | final return, IQM [95% CI] |", "| --- | --- | --- | --- |"]
-    task_scores, first_evals, images, comparisons = {}, {}, [], []
+    task_scores, images, comparisons = {}, [], []
     for task in spec.tasks:
         runs = completed_runs(task, panel)
         if not runs:
             continue
         images.append(plot_curves(task, runs, panel))
         task_scores[task] = final_scores(runs)
-        first_evals[task] = float(np.mean([seeds_rows[0]["mean"] for seeds in runs.values() for seeds_rows in seeds]))
         intervals = iqm_with_ci({a: s.reshape(-1, 1) for a, s in task_scores[task].items()})
         for algo, (iqm, low, high) in intervals.items():
             lines.append(f"| {task} | {algo} | {len(task_scores[task][algo])} | {iqm:.1f} [{low:.1f}, {high:.1f}] |")
         if min(map(len, task_scores[task].values())) >= MIN_SEEDS:
             comparisons += comparison_rows(task, intervals)
-    norm = normalised(task_scores, first_evals)
+    lows = {task: random_policy_return(task) for task in task_scores}
+    norm = normalised(task_scores, lows)
     if norm:
-        header = "| tasks aggregated (normalised: 0 untrained, 1 SAC final) | algorithm | IQM [95% CI] |"
+        header = "| tasks aggregated (normalised: 0 random actions, 1 SAC's mean final) | algorithm | IQM [95% CI] |"
         lines += ["", header, "| --- | --- | --- |"]
-        tasks = ", ".join(aggregated_tasks(task_scores))
+        tasks = ", ".join(aggregated_tasks(task_scores, lows))
         intervals = iqm_with_ci(norm)
         for algo, (iqm, low, high) in intervals.items():
             lines.append(f"| {tasks} | {algo} | {iqm:.2f} [{low:.2f}, {high:.2f}] |")

@@ -73,17 +73,26 @@ def test_completed_runs_reads_up_to_the_budget(folders):
     assert report.final_scores(runs)["SAC"].tolist() == [budget - freq, budget - freq]
 
 
-def test_normalised_aggregate_needs_every_algorithm_with_enough_seeds():
+def test_normalised_aggregate_needs_every_algorithm_with_enough_seeds_and_sac_above_random():
     seeds = report.MIN_SEEDS
     task_scores = {
         "a": {"SAC": np.full(seeds, 10.0), "DSAC-E": np.full(seeds, 5.0)},
         "b": {"SAC": np.full(seeds, -100.0), "DSAC-E": np.full(seeds - 1, -550.0)},  # too few seeds of DSAC-E
+        "c": {"SAC": np.full(seeds, 900.0), "DSAC-E": np.full(seeds, 800.0)},  # SAC below random actions: no scale
     }
-    assert report.aggregated_tasks(task_scores) == ["a"]
-    norm = report.normalised(task_scores, {"a": 0.0, "b": -1000.0})
+    lows = {"a": 0.0, "b": -1000.0, "c": 1000.0}
+    assert report.aggregated_tasks(task_scores, lows) == ["a"]
+    norm = report.normalised(task_scores, lows)
     np.testing.assert_allclose(norm["DSAC-E"], np.full((seeds, 1), 0.5))
     iqm, low, high = report.iqm_with_ci(norm)["SAC"]
     assert iqm == low == high == 1.0
+
+
+def test_random_policy_return_is_seeded_and_far_below_a_solved_task():
+    # Pendulum: random torques score about -1,200 per 200-step episode; a solved pendulum about -150
+    first = report.random_policy_return("Pendulum-v1", episodes=3)
+    assert first == report.random_policy_return("Pendulum-v1", episodes=3)
+    assert -1800.0 < first < -600.0
 
 
 def test_the_rho_panels_shipped_cell_is_panel_ps_run():
