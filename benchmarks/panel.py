@@ -102,6 +102,8 @@ class Panel:
     main_tasks: tuple[str, ...] = ()
     """the tasks of the panel's main question: the runner queues them (with ``main_algos``) first"""
     main_algos: tuple[str, ...] = ()
+    reference: str = "DSAC-E"
+    """the algorithm the report's comparison table sets against the others"""
 
     @property
     def results(self) -> Path:
@@ -163,6 +165,7 @@ PANELS = {
             "DSAC-E rho=20": replace(PAPER_ALGOS["DSAC-E"], same_as=("P", "DSAC-E")),  # panel P's runs
             "DSAC-E rho=1": Algo(DSACE, "dsace_paper", (("rho", 1.0),), "dsace_paper-rho1"),
         },
+        reference="DSAC-E rho=20",
     ),
     # the learning check of the speed option (README, update speed): float32 against bfloat16, same code and seeds
     "bf16": Panel(

@@ -34,7 +34,6 @@ MIN_SEEDS = 3  # a task enters the normalised aggregate once every algorithm has
 FINAL_EVALS = 3  # the final return is the mean of the last evaluations
 BOOTSTRAP_REPS = 2000
 RANDOM_EPISODES = 10  # episodes of uniformly random actions that set a task's normalised 0
-REFERENCE = "DSAC-E"  # the algorithm the comparison table sets against the others
 Runs = dict[str, list[list[dict[str, float]]]]
 
 
@@ -167,11 +166,11 @@ def ci_comparison(intervals: dict[str, tuple[float, float, float]], reference: s
     return verdicts
 
 
-def comparison_rows(label: str, intervals: dict[str, tuple[float, float, float]]) -> list[str]:
-    """:return: markdown rows, DSAC-E against every other algorithm (none when DSAC-E is not among them)"""
-    if REFERENCE not in intervals:
+def comparison_rows(label: str, intervals: dict[str, tuple[float, float, float]], reference: str = "DSAC-E") -> list[str]:
+    """:return: markdown rows, the reference against every other algorithm (none when the reference is not among them)"""
+    if reference not in intervals:
         return []
-    return [f"| {label} | {algo} | {verdict} |" for algo, verdict in ci_comparison(intervals, REFERENCE).items()]
+    return [f"| {label} | {algo} | {verdict} |" for algo, verdict in ci_comparison(intervals, reference).items()]
 
 
 def run_table(panel: str) -> list[str]:
@@ -208,7 +207,7 @@ def write_report(panel: str = "short") -> str:
         for algo, (iqm, low, high) in intervals.items():
             lines.append(f"| {task} | {algo} | {len(task_scores[task][algo])} | {iqm:.1f} [{low:.1f}, {high:.1f}] |")
         if min(map(len, task_scores[task].values())) >= MIN_SEEDS:
-            comparisons += comparison_rows(task, intervals)
+            comparisons += comparison_rows(task, intervals, spec.reference)
     lows = {task: random_policy_return(task) for task in task_scores}
     norm = normalised(task_scores, lows)
     if norm:
@@ -218,9 +217,9 @@ def write_report(panel: str = "short") -> str:
         intervals = iqm_with_ci(norm)
         for algo, (iqm, low, high) in intervals.items():
             lines.append(f"| {tasks} | {algo} | {iqm:.2f} [{low:.2f}, {high:.2f}] |")
-        comparisons += comparison_rows(f"aggregate ({tasks})", intervals)
+        comparisons += comparison_rows(f"aggregate ({tasks})", intervals, spec.reference)
     if comparisons:
-        header = f"| task (every algorithm with {MIN_SEEDS}+ seeds) | {REFERENCE} against | {REFERENCE}'s 95% CI |"
+        header = f"| task (every algorithm with {MIN_SEEDS}+ seeds) | {spec.reference} against | {spec.reference}'s 95% CI |"
         lines += ["", header, "| --- | --- | --- |", *comparisons]
     for task, algo in itertools.product(task_scores, spec.algos):  # the first seed with a training log of each DSAC-E
         if not keeps_the_constraint(spec.algos[algo]):

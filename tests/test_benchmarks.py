@@ -109,6 +109,10 @@ def test_ci_comparison_separates_only_disjoint_intervals():
     # rows only when the reference is among the algorithms
     assert report.comparison_rows("Ant-v4", intervals)[0] == "| Ant-v4 | SAC | higher |"
     assert report.comparison_rows("Ant-v4", {"SAC": (1.0, 1.0, 1.0)}) == []
+    # a panel names its own reference: the rho panel sets the shipped rho against rho = 1
+    assert all(spec.reference in spec.algos for spec in panel.PANELS.values())
+    rho = {"DSAC-E rho=20": (5.0, 4.0, 6.0), "DSAC-E rho=1": (2.0, 1.0, 3.0)}
+    assert report.comparison_rows("W", rho, panel.PANELS["rho"].reference) == ["| W | DSAC-E rho=1 | higher |"]
 
 
 def test_status_costs_what_is_left_from_the_finished_runs(folders, monkeypatch):
