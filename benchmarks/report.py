@@ -109,16 +109,26 @@ def random_policy_return(env_id: str, episodes: int = RANDOM_EPISODES) -> float:
     return float(np.mean(returns))
 
 
+def has_enough_seeds(scores: dict[str, np.ndarray]) -> bool:
+    """:return: whether every algorithm of a task has at least ``MIN_SEEDS`` finished seeds"""
+    return min(map(len, scores.values())) >= MIN_SEEDS
+
+
+def can_be_normalised(scores: dict[str, np.ndarray]) -> bool:
+    """:return: whether a task has SAC (its 1) and enough seeds of every algorithm to enter the aggregate"""
+    return "SAC" in scores and has_enough_seeds(scores)
+
+
 def aggregated_tasks(task_scores: dict[str, dict[str, np.ndarray]], lows: dict[str, float]) -> list[str]:
     """
-    :param lows: per task, the normalised 0 (``random_policy_return``)
+    :param lows: per task that ``can_be_normalised``, the normalised 0 (``random_policy_return``)
     :return: the tasks where every algorithm has at least ``MIN_SEEDS`` finished seeds and SAC's mean final return
         lies above the task's 0 (SAC sets the 1)
     """
     return [
         task
         for task, scores in task_scores.items()
-        if "SAC" in scores and min(map(len, scores.values())) >= MIN_SEEDS and float(np.mean(scores["SAC"])) > lows[task]
+        if can_be_normalised(scores) and float(np.mean(scores["SAC"])) > lows[task]
     ]
 
 
@@ -166,7 +176,7 @@ def ci_comparison(intervals: dict[str, tuple[float, float, float]], reference: s
     return verdicts
 
 
-def comparison_rows(label: str, intervals: dict[str, tuple[float, float, float]], reference: str = "DSAC-E") -> list[str]:
+def comparison_rows(label: str, intervals: dict[str, tuple[float, float, float]], reference: str) -> list[str]:
     """:return: markdown rows, the reference against every other algorithm (none when the reference is not among them)"""
     if reference not in intervals:
         return []
@@ -206,9 +216,10 @@ def write_report(panel: str = "short") -> str:
         intervals = iqm_with_ci({a: s.reshape(-1, 1) for a, s in task_scores[task].items()})
         for algo, (iqm, low, high) in intervals.items():
             lines.append(f"| {task} | {algo} | {len(task_scores[task][algo])} | {iqm:.1f} [{low:.1f}, {high:.1f}] |")
-        if min(map(len, task_scores[task].values())) >= MIN_SEEDS:
+        if has_enough_seeds(task_scores[task]):
             comparisons += comparison_rows(task, intervals, spec.reference)
-    lows = {task: random_policy_return(task) for task in task_scores}
+    # random episodes only for the tasks that can enter the aggregate (HalfCheetah's take ~20 s)
+    lows = {task: random_policy_return(task) for task, scores in task_scores.items() if can_be_normalised(scores)}
     norm = normalised(task_scores, lows)
     if norm:
         header = "| tasks aggregated (normalised: 0 random actions, 1 SAC's mean final) | algorithm | IQM [95% CI] |"

@@ -107,8 +107,8 @@ def test_ci_comparison_separates_only_disjoint_intervals():
     intervals = {"DSAC-E": (5.0, 4.0, 6.0), "SAC": (2.0, 1.0, 3.0), "TQC": (7.0, 6.5, 8.0), "DSAC-T": (5.5, 5.9, 7.0)}
     assert report.ci_comparison(intervals, "DSAC-E") == {"SAC": "higher", "TQC": "lower", "DSAC-T": "overlapping"}
     # rows only when the reference is among the algorithms
-    assert report.comparison_rows("Ant-v4", intervals)[0] == "| Ant-v4 | SAC | higher |"
-    assert report.comparison_rows("Ant-v4", {"SAC": (1.0, 1.0, 1.0)}) == []
+    assert report.comparison_rows("Ant-v4", intervals, "DSAC-E")[0] == "| Ant-v4 | SAC | higher |"
+    assert report.comparison_rows("Ant-v4", {"SAC": (1.0, 1.0, 1.0)}, "DSAC-E") == []
     # a panel names its own reference: the rho panel sets the shipped rho against rho = 1
     assert all(spec.reference in spec.algos for spec in panel.PANELS.values())
     rho = {"DSAC-E rho=20": (5.0, 4.0, 6.0), "DSAC-E rho=1": (2.0, 1.0, 3.0)}
