@@ -30,7 +30,7 @@ from benchmarks.panel import PANELS, Algo, read_rows, result_path
 from sb3_tecrl import DSACE
 
 SEEDS_MAX = 10
-MIN_SEEDS = 3  # a task enters the normalised aggregate once every algorithm has this many finished seeds
+MIN_SEEDS = 3  # an algorithm enters a task's comparison and the normalised aggregate with this many finished seeds
 FINAL_EVALS = 3  # the final return is the mean of the last evaluations
 BOOTSTRAP_REPS = 2000
 RANDOM_EPISODES = 10  # episodes of uniformly random actions that set a task's normalised 0
@@ -109,36 +109,39 @@ def random_policy_return(env_id: str, episodes: int = RANDOM_EPISODES) -> float:
     return float(np.mean(returns))
 
 
-def has_enough_seeds(scores: dict[str, np.ndarray]) -> bool:
-    """:return: whether every algorithm of a task has at least ``MIN_SEEDS`` finished seeds"""
-    return min(map(len, scores.values())) >= MIN_SEEDS
+def with_enough_seeds(scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """:return: the algorithms of a task with at least ``MIN_SEEDS`` finished seeds (the others are listed, not compared)"""
+    return {algo: finals for algo, finals in scores.items() if len(finals) >= MIN_SEEDS}
 
 
-def can_be_normalised(scores: dict[str, np.ndarray]) -> bool:
-    """:return: whether a task has SAC (its 1) and enough seeds of every algorithm to enter the aggregate"""
-    return "SAC" in scores and has_enough_seeds(scores)
+def can_be_normalised(scores: dict[str, np.ndarray], reference: str) -> bool:
+    """:return: whether SAC (the normalised 1) and the panel's reference both have enough seeds on a task"""
+    return {"SAC", reference} <= set(with_enough_seeds(scores))
 
 
-def aggregated_tasks(task_scores: dict[str, dict[str, np.ndarray]], lows: dict[str, float]) -> list[str]:
+def aggregated_tasks(task_scores: dict[str, dict[str, np.ndarray]], lows: dict[str, float], reference: str) -> list[str]:
     """
     :param lows: per task that ``can_be_normalised``, the normalised 0 (``random_policy_return``)
-    :return: the tasks where every algorithm has at least ``MIN_SEEDS`` finished seeds and SAC's mean final return
-        lies above the task's 0 (SAC sets the 1)
+    :return: the tasks where SAC and ``reference`` have at least ``MIN_SEEDS`` finished seeds and SAC's mean final
+        return lies above the task's 0 (SAC sets the 1)
     """
     return [
         task
         for task, scores in task_scores.items()
-        if can_be_normalised(scores) and float(np.mean(scores["SAC"])) > lows[task]
+        if can_be_normalised(scores, reference) and float(np.mean(scores["SAC"])) > lows[task]
     ]
 
 
-def normalised(task_scores: dict[str, dict[str, np.ndarray]], lows: dict[str, float]) -> dict[str, np.ndarray]:
+def normalised(
+    task_scores: dict[str, dict[str, np.ndarray]], lows: dict[str, float], tasks: list[str]
+) -> dict[str, np.ndarray]:
     """
     :param lows: per task, the normalised 0 (``random_policy_return``); SAC's mean final return is the 1
-    :return: per algorithm, an array (seeds x tasks) of normalised final scores over ``aggregated_tasks``
+    :param tasks: the tasks to aggregate (``aggregated_tasks``)
+    :return: per algorithm with at least ``MIN_SEEDS`` finished seeds on every one of ``tasks``, an array
+        (seeds x tasks) of normalised final scores; an algorithm still short of seeds somewhere stays out, the task stays in
     """
-    tasks = aggregated_tasks(task_scores, lows)
-    algos = set.intersection(*(set(task_scores[task]) for task in tasks)) if tasks else set()
+    algos = set.intersection(*(set(with_enough_seeds(task_scores[task])) for task in tasks)) if tasks else set()
     n_seeds = min(len(task_scores[task][algo]) for task in tasks for algo in algos) if algos else 0
     result = {}
     for algo in sorted(algos):
@@ -216,21 +219,24 @@ def write_report(panel: str = "short") -> str:
         intervals = iqm_with_ci({a: s.reshape(-1, 1) for a, s in task_scores[task].items()})
         for algo, (iqm, low, high) in intervals.items():
             lines.append(f"| {task} | {algo} | {len(task_scores[task][algo])} | {iqm:.1f} [{low:.1f}, {high:.1f}] |")
-        if has_enough_seeds(task_scores[task]):
-            comparisons += comparison_rows(task, intervals, spec.reference)
+        compared = {algo: intervals[algo] for algo in with_enough_seeds(task_scores[task])}
+        comparisons += comparison_rows(task, compared, spec.reference)
     # random episodes only for the tasks that can enter the aggregate (HalfCheetah's take ~20 s)
-    lows = {task: random_policy_return(task) for task, scores in task_scores.items() if can_be_normalised(scores)}
-    norm = normalised(task_scores, lows)
+    lows = {
+        task: random_policy_return(task) for task, scores in task_scores.items() if can_be_normalised(scores, spec.reference)
+    }
+    aggregated = aggregated_tasks(task_scores, lows, spec.reference)
+    norm = normalised(task_scores, lows, aggregated)
     if norm:
         header = "| tasks aggregated (normalised: 0 random actions, 1 SAC's mean final) | algorithm | IQM [95% CI] |"
         lines += ["", header, "| --- | --- | --- |"]
-        tasks = ", ".join(aggregated_tasks(task_scores, lows))
+        tasks = ", ".join(aggregated)
         intervals = iqm_with_ci(norm)
         for algo, (iqm, low, high) in intervals.items():
             lines.append(f"| {tasks} | {algo} | {iqm:.2f} [{low:.2f}, {high:.2f}] |")
         comparisons += comparison_rows(f"aggregate ({tasks})", intervals, spec.reference)
     if comparisons:
-        header = f"| task (every algorithm with {MIN_SEEDS}+ seeds) | {spec.reference} against | {spec.reference}'s 95% CI |"
+        header = f"| task (algorithms with {MIN_SEEDS}+ seeds) | {spec.reference} against | {spec.reference}'s 95% CI |"
         lines += ["", header, "| --- | --- | --- |", *comparisons]
     for task, algo in itertools.product(task_scores, spec.algos):  # the first seed with a training log of each DSAC-E
         if not keeps_the_constraint(spec.algos[algo]):

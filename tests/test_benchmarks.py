@@ -73,19 +73,25 @@ def test_completed_runs_reads_up_to_the_budget(folders):
     assert report.final_scores(runs)["SAC"].tolist() == [budget - freq, budget - freq]
 
 
-def test_normalised_aggregate_needs_every_algorithm_with_enough_seeds_and_sac_above_random():
+def test_normalised_aggregate_keeps_a_task_when_only_an_ablation_is_short_of_seeds():
     seeds = report.MIN_SEEDS
     task_scores = {
-        "a": {"SAC": np.full(seeds, 10.0), "DSAC-E": np.full(seeds, 5.0)},
-        "b": {"SAC": np.full(seeds, -100.0), "DSAC-E": np.full(seeds - 1, -550.0)},  # too few seeds of DSAC-E
+        # the ablation's one finished seed keeps it out of the comparison, not the task out of the aggregate
+        "a": {"SAC": np.full(seeds, 10.0), "DSAC-E": np.full(seeds, 5.0), "w/o TEC": np.full(1, 7.0)},
+        "b": {"SAC": np.full(seeds, -100.0), "DSAC-E": np.full(seeds - 1, -550.0)},  # too few seeds of the reference
         "c": {"SAC": np.full(seeds, 900.0), "DSAC-E": np.full(seeds, 800.0)},  # SAC below random actions: no scale
+        "d": {"SAC": np.full(seeds, 20.0), "DSAC-E": np.full(seeds, 30.0), "w/o TEC": np.full(seeds, 0.0)},
     }
-    lows = {"a": 0.0, "b": -1000.0, "c": 1000.0}
-    assert report.aggregated_tasks(task_scores, lows) == ["a"]
-    norm = report.normalised(task_scores, lows)
-    np.testing.assert_allclose(norm["DSAC-E"], np.full((seeds, 1), 0.5))
+    lows = {"a": 0.0, "b": -1000.0, "c": 1000.0, "d": 10.0}
+    assert report.with_enough_seeds(task_scores["a"]).keys() == {"SAC", "DSAC-E"}
+    tasks = report.aggregated_tasks(task_scores, lows, "DSAC-E")
+    assert tasks == ["a", "d"]
+    norm = report.normalised(task_scores, lows, tasks)
+    assert norm.keys() == {"SAC", "DSAC-E"}  # "w/o TEC" lacks seeds on "a", so it is not aggregated over both
+    np.testing.assert_allclose(norm["DSAC-E"], np.tile([0.5, 2.0], (seeds, 1)))
     iqm, low, high = report.iqm_with_ci(norm)["SAC"]
     assert iqm == low == high == 1.0
+    assert report.aggregated_tasks(task_scores, lows, "w/o TEC") == ["d"]
 
 
 def test_random_policy_return_is_seeded_and_far_below_a_solved_task():
