@@ -12,9 +12,11 @@ Gaussian's mean, near 0) stands an Ant still for ~1,000, above what the panel's 
 upside down. A task where SAC does not beat random actions has no scale and stays out of the aggregate.
 """
 
+import contextlib
 import itertools
 import json
 import os
+from collections.abc import Iterator
 
 import gymnasium as gym
 import matplotlib
@@ -33,6 +35,7 @@ SEEDS_MAX = 10
 MIN_SEEDS = 3  # an algorithm enters a task's comparison and the normalised aggregate with this many finished seeds
 FINAL_EVALS = 3  # the final return is the mean of the last evaluations
 BOOTSTRAP_REPS = 2000
+BOOTSTRAP_SEED = 0
 RANDOM_EPISODES = 10  # episodes of uniformly random actions that set a task's normalised 0
 Runs = dict[str, list[list[dict[str, float]]]]
 
@@ -153,14 +156,37 @@ def normalised(
     return result
 
 
+@contextlib.contextmanager
+def numpy_global_rng_seeded(seed: int) -> Iterator[None]:
+    """Seed numpy's global generator for the block, then give the caller back its state."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
 def iqm_with_ci(scores: dict[str, np.ndarray]) -> dict[str, tuple[float, float, float]]:
-    """:return: per algorithm, IQM and its 95% stratified-bootstrap confidence interval (rliable)"""
+    """
+    IQM and 95% stratified-bootstrap confidence interval (rliable) of each algorithm, reproducible from one process to
+    the next: rliable's ``StratifiedBootstrap`` draws its resamples from numpy's global generator (not from the
+    ``random_state`` it is given), so each algorithm's bootstrap runs with that generator seeded afresh. An algorithm's
+    interval therefore depends on its own scores only, not on the global state or on which algorithms sit beside it.
+
+    :param scores: per algorithm, an array (seeds x tasks) of scores
+    :return: per algorithm, ``(IQM, low, high)``
+    """
 
     def aggregate(x: np.ndarray) -> np.ndarray:
         return np.array([metrics.aggregate_iqm(x)])
 
-    point, interval = rly.get_interval_estimates(scores, aggregate, reps=BOOTSTRAP_REPS, random_state=np.random.RandomState(0))
-    return {algo: (float(point[algo][0]), float(interval[algo][0, 0]), float(interval[algo][1, 0])) for algo in scores}
+    result = {}
+    for algo, algo_scores in scores.items():
+        with numpy_global_rng_seeded(BOOTSTRAP_SEED):
+            point, interval = rly.get_interval_estimates({algo: algo_scores}, aggregate, reps=BOOTSTRAP_REPS)
+        result[algo] = (float(point[algo][0]), float(interval[algo][0, 0]), float(interval[algo][1, 0]))
+    return result
 
 
 def ci_comparison(intervals: dict[str, tuple[float, float, float]], reference: str) -> dict[str, str]:

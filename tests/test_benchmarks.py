@@ -94,6 +94,22 @@ def test_normalised_aggregate_keeps_a_task_when_only_an_ablation_is_short_of_see
     assert report.aggregated_tasks(task_scores, lows, "w/o TEC") == ["d"]
 
 
+def test_bootstrap_intervals_do_not_depend_on_global_numpy_state_or_on_the_other_algorithms():
+    scores = {"SAC": np.array([[0.2, 1.4], [1.1, 0.7], [0.9, 2.0], [0.4, 1.0]]), "DSAC-E": np.array([[0.5], [3.0], [1.2]])}
+    np.random.seed(1)
+    first = report.iqm_with_ci(scores)
+    np.random.seed(2)
+    after_other_draws = report.iqm_with_ci(scores)
+    assert first == after_other_draws
+    assert report.iqm_with_ci({"DSAC-E": scores["DSAC-E"]})["DSAC-E"] == first["DSAC-E"]
+    _, low, high = first["SAC"]
+    assert low < high  # the scores differ, so the resamples must too
+    np.random.seed(3)
+    state = np.random.get_state()[1].copy()
+    report.iqm_with_ci(scores)
+    np.testing.assert_array_equal(np.random.get_state()[1], state)  # the caller's generator is left as it was
+
+
 def test_random_policy_return_is_seeded_and_far_below_a_solved_task():
     # Pendulum: random torques score about -1,200 per 200-step episode; a solved pendulum about -150
     first = report.random_policy_return("Pendulum-v1", episodes=3)
