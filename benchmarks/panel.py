@@ -17,6 +17,8 @@ Panels (``python -m benchmarks.learning run --panel <name>``):
   evaluated every 5k, every algorithm with its shipped zoo settings. Results in ``results/regime_S/``.
 - ``rho``: Walker2d-v4 in the papers' regime, DSAC-E with rho = 1 against the shipped rho = 20. Results in
   ``results/rho/``; its rho = 20 cell is panel P's DSAC-E on Walker2d-v4 (``Algo.same_as``: those runs, not a rerun).
+- ``rho_S``: the same question in SB3's regime (panel S's task and settings): DSAC-E with rho = 1 against the shipped
+  rho = 20 and DSAC-T on Walker2d-v4, whose runs are panel S's. Results in ``results/rho_S/``.
 - ``bf16``: the learning check of ``matmul_precision="bfloat16"``: DSAC-E with its shipped zoo settings in float32 and
   in bfloat16 on the short panel's Pendulum-v1 and InvertedDoublePendulum-v4, same code and seeds. Results in
   ``results/bf16/``.
@@ -164,6 +166,17 @@ PANELS = {
         {
             "DSAC-E rho=20": replace(PAPER_ALGOS["DSAC-E"], same_as=("P", "DSAC-E")),  # panel P's runs
             "DSAC-E rho=1": Algo(DSACE, "dsace_paper", (("rho", 1.0),), "dsace_paper-rho1"),
+        },
+        reference="DSAC-E rho=20",
+    ),
+    # SB3's regime: panel S's DSAC-E (rho = 20) lost to DSAC-T on Walker2d-v4 with its temperature annealed to ~1e-11
+    "rho_S": Panel(
+        "rho_S",
+        {"Walker2d-v4": sb3_task("Walker2d-v4")},
+        {
+            "DSAC-E rho=20": replace(SHORT_ALGOS["DSAC-E"], same_as=("S", "DSAC-E")),  # panel S's runs
+            "DSAC-E rho=1": Algo(DSACE, "dsace", (("rho", 1.0),), "dsace-rho1"),
+            "DSAC-T": replace(SHORT_ALGOS["DSAC-T"], same_as=("S", "DSAC-T")),  # panel S's runs
         },
         reference="DSAC-E rho=20",
     ),

@@ -118,12 +118,14 @@ def test_random_policy_return_is_seeded_and_far_below_a_solved_task():
     assert -1800.0 < first < -600.0
 
 
-def test_the_rho_panels_shipped_cell_is_panel_ps_run():
-    p_dsace = panel.result_path("Walker2d-v4", "DSAC-E", 1, "", "P")
-    assert panel.result_path("Walker2d-v4", "DSAC-E rho=20", 1, "", "rho") == p_dsace
-    assert panel.run_dir("Walker2d-v4", "DSAC-E rho=20", 1, "rho") == panel.run_dir("Walker2d-v4", "DSAC-E", 1, "P")
-    assert panel.zoo_log_dir("Walker2d-v4", "DSAC-E rho=20", 1, "rho").parent.name == "dsace_paper"
-    assert "rho" in panel.result_path("Walker2d-v4", "DSAC-E rho=1", 1, "", "rho").parts
+@pytest.mark.parametrize("rho_panel, regime_panel, zoo_folder", [("rho", "P", "dsace_paper"), ("rho_S", "S", "dsace")])
+def test_the_rho_panels_shipped_cell_is_its_regime_panels_run(rho_panel, regime_panel, zoo_folder):
+    shipped = panel.result_path("Walker2d-v4", "DSAC-E", 1, "", regime_panel)
+    assert panel.result_path("Walker2d-v4", "DSAC-E rho=20", 1, "", rho_panel) == shipped
+    shipped_runs = panel.run_dir("Walker2d-v4", "DSAC-E", 1, regime_panel)
+    assert panel.run_dir("Walker2d-v4", "DSAC-E rho=20", 1, rho_panel) == shipped_runs
+    assert panel.zoo_log_dir("Walker2d-v4", "DSAC-E rho=20", 1, rho_panel).parent.name == zoo_folder
+    assert rho_panel in panel.result_path("Walker2d-v4", "DSAC-E rho=1", 1, "", rho_panel).parts
 
 
 def test_ci_comparison_separates_only_disjoint_intervals():
