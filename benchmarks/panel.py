@@ -145,6 +145,28 @@ PAPER_ALGOS = {
     "SAC": Algo(SAC, "sac", PAPER_SAMPLING, "sac_paper"),
     "TQC": Algo(TQC, "tqc", PAPER_SAMPLING, "tqc_paper"),
 }
+
+
+def rho_panel(folder: str, task: Task, regime: str, algos: dict[str, Algo], also: tuple[str, ...] = ()) -> Panel:
+    """
+    A rho panel: DSAC-E with rho = 1 against the shipped rho = 20 on a Walker2d task, whose runs (and those of ``also``)
+    are panel ``regime``'s, not reruns.
+
+    :param folder: the panel's results folder
+    :param task: the task, in the regime's budget
+    :param regime: the panel whose runs stand for the shipped cells
+    :param algos: that regime's algorithms (``SHORT_ALGOS`` or ``PAPER_ALGOS``)
+    :param also: further algorithms of ``regime`` to set beside them
+    """
+    dsace = algos["DSAC-E"]
+    cells = {
+        "DSAC-E rho=20": replace(dsace, same_as=(regime, "DSAC-E")),
+        "DSAC-E rho=1": Algo(DSACE, dsace.zoo_name, (("rho", 1.0),), f"{dsace.zoo_name}-rho1"),
+    }
+    cells |= {name: replace(algos[name], same_as=(regime, name)) for name in also}
+    return Panel(folder, {task.env_id: task}, cells, reference="DSAC-E rho=20")
+
+
 PANELS = {
     "short": Panel("learning", SHORT_TASKS, SHORT_ALGOS),
     # the main question first: DSAC-E against DSAC-T and SAC on Walker2d and Ant
@@ -160,26 +182,9 @@ PANELS = {
         {env_id: sb3_task(env_id) for env_id in ("Hopper-v4", "Walker2d-v4", "HalfCheetah-v4")},
         {name: SHORT_ALGOS[name] for name in ("DSAC-E", "DSAC-T", "SAC", "TQC")},
     ),
-    "rho": Panel(
-        "rho",
-        {"Walker2d-v4": paper_task("Walker2d-v4")},
-        {
-            "DSAC-E rho=20": replace(PAPER_ALGOS["DSAC-E"], same_as=("P", "DSAC-E")),  # panel P's runs
-            "DSAC-E rho=1": Algo(DSACE, "dsace_paper", (("rho", 1.0),), "dsace_paper-rho1"),
-        },
-        reference="DSAC-E rho=20",
-    ),
+    "rho": rho_panel("rho", paper_task("Walker2d-v4"), "P", PAPER_ALGOS),
     # SB3's regime: panel S's DSAC-E (rho = 20) lost to DSAC-T on Walker2d-v4 with its temperature annealed to ~1e-11
-    "rho_S": Panel(
-        "rho_S",
-        {"Walker2d-v4": sb3_task("Walker2d-v4")},
-        {
-            "DSAC-E rho=20": replace(SHORT_ALGOS["DSAC-E"], same_as=("S", "DSAC-E")),  # panel S's runs
-            "DSAC-E rho=1": Algo(DSACE, "dsace", (("rho", 1.0),), "dsace-rho1"),
-            "DSAC-T": replace(SHORT_ALGOS["DSAC-T"], same_as=("S", "DSAC-T")),  # panel S's runs
-        },
-        reference="DSAC-E rho=20",
-    ),
+    "rho_S": rho_panel("rho_S", sb3_task("Walker2d-v4"), "S", SHORT_ALGOS, also=("DSAC-T",)),
     # the learning check of the speed option (README, update speed): float32 against bfloat16, same code and seeds
     "bf16": Panel(
         "bf16",
