@@ -2,8 +2,10 @@
 Report of a learning panel (``python -m benchmarks.learning report --panel P``): learning curves against environment
 (or gradient) steps and against CPU time, an IQM table with 95% stratified-bootstrap confidence intervals (rliable),
 the normalised aggregate, where DSAC-E's CI lies against each other algorithm's (higher, lower, overlapping; per task
-once every algorithm has three seeds), DSAC-E's entropy diagnostics per task, and a table of every run's cost and
-provenance. Only runs that reached their task's budget count.
+once every algorithm has three seeds), what a CPU budget buys (every run read at the CPU time of the task's cheapest
+finished run), the end of every run's training log (alpha, per-step entropy, and for DSAC-E the trajectory entropy
+against its budget and Q_e against the realised entropy), DSAC-E's entropy diagnostics plot per task, and a table of
+every run's cost and provenance. Only runs that reached their task's budget count.
 
 Final return of a run: the mean of its last three evaluations. Normalised score per task: 0 is the mean return of
 uniformly random actions (``random_policy_return``), 1 is SAC's mean final return, so that tasks with negative returns
@@ -15,6 +17,7 @@ upside down. A task where SAC does not beat random actions has no scale and stay
 import contextlib
 import itertools
 import json
+import math
 import os
 from collections.abc import Iterator
 
@@ -61,14 +64,21 @@ def final_return(rows: list[dict[str, float]]) -> float:
     return float(np.mean([row["mean"] for row in rows[-FINAL_EVALS:]]))
 
 
+STEP_UNITS = {"gradient_steps": "gradient steps", "timesteps": "environment steps"}
+
+
+def step_key(task: str, panel: str) -> str:
+    """:return: the column of the evaluation rows a task's runs are compared at: gradient or environment steps"""
+    return "gradient_steps" if PANELS[panel].tasks[task].eval_unit == "gradient_steps" else "timesteps"
+
+
 def plot_curves(task: str, runs: Runs, panel: str) -> str:
     """Return against steps (mean +- std over seeds) and against CPU hours (one line per seed), side by side."""
     spec = PANELS[panel]
-    by_gradient_steps = spec.tasks[task].eval_unit == "gradient_steps"
+    x_key = step_key(task, panel)
     fig, (steps_axis, cpu_axis) = plt.subplots(1, 2, figsize=(12, 4))
     for color, (algo, seeds) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], runs.items(), strict=False):
         length = min(map(len, seeds))
-        x_key = "gradient_steps" if by_gradient_steps else "timesteps"
         steps = [row[x_key] for row in seeds[0][:length]]
         returns = np.array([[row["mean"] for row in rows[:length]] for rows in seeds])
         mean, std = returns.mean(axis=0), returns.std(axis=0)
@@ -78,7 +88,7 @@ def plot_curves(task: str, runs: Runs, panel: str) -> str:
             if "cpu_seconds" in rows[0]:
                 hours = [row["cpu_seconds"] / 3600 for row in rows]
                 cpu_axis.plot(hours, [row["mean"] for row in rows], color=color, lw=1, label=algo if index == 0 else None)
-    steps_axis.set_xlabel("gradient steps" if by_gradient_steps else "environment steps")
+    steps_axis.set_xlabel(STEP_UNITS[x_key])
     cpu_axis.set_xlabel("CPU hours (one core, one torch thread; evaluations excluded)")
     for axis in (steps_axis, cpu_axis):
         axis.set_ylabel("return (deterministic, 10 episodes)")
@@ -212,6 +222,85 @@ def comparison_rows(label: str, intervals: dict[str, tuple[float, float, float]]
     return [f"| {label} | {algo} | {verdict} |" for algo, verdict in ci_comparison(intervals, reference).items()]
 
 
+def at_cpu_time(rows: list[dict[str, float]], cpu_seconds: float, x_key: str) -> tuple[float, float]:
+    """:return: the steps (``x_key``) a run had reached by ``cpu_seconds`` of CPU time and its return there (the mean of
+    its last ``FINAL_EVALS`` evaluations up to then)"""
+    reached = [row for row in rows if row["cpu_seconds"] <= cpu_seconds]
+    return reached[-1][x_key], final_return(reached)
+
+
+def span(values: list[float], digits: int = 0) -> str:
+    """:return: ``"low to high"`` (one value when they agree at that precision)"""
+    low, high = f"{min(values):,.{digits}f}", f"{max(values):,.{digits}f}"
+    return low if low == high else f"{low} to {high}"
+
+
+def equal_cpu_rows(task: str, runs: Runs, panel: str) -> list[str]:
+    """
+    What a CPU budget buys: every run read at the CPU time of the task's cheapest finished run.
+
+    :return: markdown rows per algorithm: the steps its runs had reached by then and their return there (ranges over
+        seeds); none when the runs predate CPU time measurement
+    """
+    timed = {algo: [rows for rows in seeds if "cpu_seconds" in rows[0]] for algo, seeds in runs.items()}
+    ends = [rows[-1]["cpu_seconds"] for seeds in timed.values() for rows in seeds]
+    if not ends:
+        return []
+    cut, x_key = min(ends), step_key(task, panel)
+    lines = []
+    for algo, seeds in timed.items():
+        if seeds:
+            steps, returns = zip(*(at_cpu_time(rows, cut, x_key) for rows in seeds), strict=True)
+            reached = f"{span(steps)} {STEP_UNITS[x_key]}"
+            lines.append(f"| {task} | {cut / 60:.1f} | {algo} | {len(seeds)} | {reached} | {span(returns, 1)} |")
+    return lines
+
+
+def last_value(rows: list[dict[str, float]], key: str) -> float:
+    """:return: the last logged (not NaN) value of ``key`` in a training log, NaN when it was never logged"""
+    return next((row[key] for row in reversed(rows) if not math.isnan(row.get(key, math.nan))), math.nan)
+
+
+def logged(value: float, spec: str) -> str:
+    """:return: ``value`` formatted, or "not logged" for NaN (SAC and TQC log no per-step entropy)"""
+    return "not logged" if math.isnan(value) else format(value, spec)
+
+
+def first_step_within_budget(rows: list[dict[str, float]]) -> str:
+    """:return: the first logged environment step where DSAC-E's trajectory entropy estimate met its budget, or never"""
+    for row in rows:
+        if row.get("train/trajectory_entropy", math.inf) <= row.get("train/entropy_budget", -math.inf):
+            return f"{row['time/total_timesteps']:,.0f}"
+    return "never"
+
+
+def diagnostics_rows(task: str, panel: str) -> list[str]:
+    """
+    The end of every finished run's training log: alpha and the per-step entropy, and for DSAC-E with its constraint the
+    trajectory entropy estimate against the budget, the step where it first met the budget, and ``Q_e`` against the
+    realised discounted entropy of the last stochastic episode (``diagnostics.entropy_tracking``).
+
+    :return: markdown rows, one per run
+    """
+    lines = []
+    for algo, seed in itertools.product(PANELS[panel].algos, range(SEEDS_MAX)):
+        if not result_path(task, algo, seed, "_run", panel).with_suffix(".json").exists():
+            continue
+        train = read_rows(result_path(task, algo, seed, "_train", panel))
+        alpha, entropy = last_value(train, "train/ent_coef"), last_value(train, "train/entropy")
+        cells = [logged(alpha, ".2g"), logged(entropy, ".1f"), "", "", "", ""]
+        if keeps_the_constraint(PANELS[panel].algos[algo]):
+            tracking = read_rows(result_path(task, algo, seed, "_entropy", panel))
+            cells[2:] = [
+                f"{last_value(train, 'train/trajectory_entropy'):,.0f}",
+                f"{last_value(train, 'train/entropy_budget'):,.0f}",
+                first_step_within_budget(train),
+                f"{tracking[-1]['q_e']:,.0f} / {tracking[-1]['realised']:,.0f}" if tracking else "",
+            ]
+        lines.append(f"| {task} | {algo} | {seed} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def run_table(panel: str) -> list[str]:
     """:return: markdown rows of every finished run's cost and provenance (``seed<N>_run.json``)"""
     lines = []
@@ -264,6 +353,17 @@ def write_report(panel: str = "short") -> str:
     if comparisons:
         header = f"| task (algorithms with {MIN_SEEDS}+ seeds) | {spec.reference} against | {spec.reference}'s 95% CI |"
         lines += ["", header, "| --- | --- | --- |", *comparisons]
+    cpu_rows = [row for task in task_scores for row in equal_cpu_rows(task, completed_runs(task, panel), panel)]
+    if cpu_rows:
+        header = "| task | CPU minutes (the cheapest finished run's) | algorithm | seeds | steps reached | return there |"
+        lines += ["", header, "| --- | --- | --- | --- | --- | --- |", *cpu_rows]
+    diagnostics = [row for task in task_scores for row in diagnostics_rows(task, panel)]
+    if diagnostics:
+        header = (
+            "| task | algorithm | seed | final alpha | final -log pi | final -log pi + Q_e | budget | budget met at step "
+            "| last Q_e / realised |"
+        )
+        lines += ["", header, "| --- | --- | --- | --- | --- | --- | --- | --- | --- |", *diagnostics]
     for task, algo in itertools.product(task_scores, spec.algos):  # the first seed with a training log of each DSAC-E
         if not keeps_the_constraint(spec.algos[algo]):
             continue

@@ -128,6 +128,37 @@ def test_the_rho_panels_shipped_cell_is_its_regime_panels_run(rho_panel, regime_
     assert rho_panel in panel.result_path("Walker2d-v4", "DSAC-E rho=1", 1, "", rho_panel).parts
 
 
+def test_equal_cpu_rows_read_every_run_at_the_cheapest_runs_end(folders):
+    def run(cpu_per_step: float) -> list[dict[str, float]]:
+        return [dict(timesteps=s, gradient_steps=s, mean=s / 10, cpu_seconds=s * cpu_per_step) for s in range(0, 601, 100)]
+
+    # SAC ends at 600 CPU s; DSAC-E (twice as slow per step) had reached 300 steps by then, its seeds alike
+    runs = {"SAC": [run(1.0)], "DSAC-E": [run(2.0), run(2.0)]}
+    rows = report.equal_cpu_rows("Pendulum-v1", runs, "short")
+    # the return there is the mean of the last three evaluations up to then: (10 + 20 + 30) / 3 for DSAC-E
+    sac, dsace = "| Pendulum-v1 | 10.0 | SAC | 1 | 600 environment steps | 50.0 |", "| 2 | 300 environment steps | 20.0 |"
+    assert rows[0] == sac and rows[1].endswith(dsace)
+    assert report.equal_cpu_rows("Pendulum-v1", {"SAC": [[dict(timesteps=100, mean=1.0)]]}, "short") == []
+
+
+def test_diagnostics_rows_tell_when_the_budget_was_first_met(folders):
+    def log(task: str, algo: str, rows: list[dict[str, float]]) -> None:
+        for row in rows:
+            panel.append_row(panel.result_path(task, algo, 0, "_train", "short"), row)
+        panel.result_path(task, algo, 0, "_run", "short").with_suffix(".json").write_text("{}")
+
+    keys = ("time/total_timesteps", "train/ent_coef", "train/entropy", "train/trajectory_entropy", "train/entropy_budget")
+    within = [(100, 1.0, 2.0, 50.0, -10.0), (200, 0.5, 1.0, -10.0, -10.0), (300, 0.6, -1.0, -20.0, -10.0)]
+    log("Pendulum-v1", "DSAC-E", [dict(zip(keys, values, strict=True)) for values in within])
+    panel.append_row(panel.result_path("Pendulum-v1", "DSAC-E", 0, "_entropy", "short"), dict(q_e=-12.4, realised=-15.6))
+    # SAC logs alpha only; a NaN (a row without that key) is skipped back to the last logged value
+    log("Pendulum-v1", "SAC", [{"time/total_timesteps": 100, "train/ent_coef": 0.2}, {"time/total_timesteps": 200}])
+    rows = report.diagnostics_rows("Pendulum-v1", "short")
+    assert "| Pendulum-v1 | DSAC-E | 0 | 0.6 | -1.0 | -20 | -10 | 200 | -12 / -16 |" in rows
+    assert "| Pendulum-v1 | SAC | 0 | 0.2 | not logged |  |  |  |  |" in rows and len(rows) == 2
+    assert report.first_step_within_budget([dict(zip(keys, within[0], strict=True))]) == "never"
+
+
 def test_ci_comparison_separates_only_disjoint_intervals():
     intervals = {"DSAC-E": (5.0, 4.0, 6.0), "SAC": (2.0, 1.0, 3.0), "TQC": (7.0, 6.5, 8.0), "DSAC-T": (5.5, 5.9, 7.0)}
     assert report.ci_comparison(intervals, "DSAC-E") == {"SAC": "higher", "TQC": "lower", "DSAC-T": "overlapping"}
