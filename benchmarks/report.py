@@ -223,8 +223,10 @@ def comparison_rows(label: str, intervals: dict[str, tuple[float, float, float]]
 
 
 def at_cpu_time(rows: list[dict[str, float]], cpu_seconds: float, x_key: str) -> tuple[float, float]:
-    """:return: the steps (``x_key``) a run had reached by ``cpu_seconds`` of CPU time and its return there (the mean of
-    its last ``FINAL_EVALS`` evaluations up to then)"""
+    """
+    :return: the steps (``x_key``) a run had reached by ``cpu_seconds`` of CPU time and its return there (the mean of its
+        last ``FINAL_EVALS`` evaluations up to then)
+    """
     reached = [row for row in rows if row["cpu_seconds"] <= cpu_seconds]
     return reached[-1][x_key], final_return(reached)
 
@@ -324,12 +326,13 @@ def write_report(panel: str = "short") -> str:
     spec = PANELS[panel]
     spec.results.mkdir(parents=True, exist_ok=True)  # a panel whose cells are all another panel's runs may have none
     lines = ["| task | algorithm | seeds | final return, IQM [95% CI] |", "| --- | --- | --- | --- |"]
-    task_scores, images, comparisons = {}, [], []
+    task_scores, images, comparisons, cpu_rows = {}, [], [], []
     for task in spec.tasks:
         runs = completed_runs(task, panel)
         if not runs:
             continue
         images.append(plot_curves(task, runs, panel))
+        cpu_rows += equal_cpu_rows(task, runs, panel)
         task_scores[task] = final_scores(runs)
         intervals = iqm_with_ci({a: s.reshape(-1, 1) for a, s in task_scores[task].items()})
         for algo, (iqm, low, high) in intervals.items():
@@ -353,7 +356,6 @@ def write_report(panel: str = "short") -> str:
     if comparisons:
         header = f"| task (algorithms with {MIN_SEEDS}+ seeds) | {spec.reference} against | {spec.reference}'s 95% CI |"
         lines += ["", header, "| --- | --- | --- |", *comparisons]
-    cpu_rows = [row for task in task_scores for row in equal_cpu_rows(task, completed_runs(task, panel), panel)]
     if cpu_rows:
         header = "| task | CPU minutes (the cheapest finished run's) | algorithm | seeds | steps reached | return there |"
         lines += ["", header, "| --- | --- | --- | --- | --- | --- |", *cpu_rows]
