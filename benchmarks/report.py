@@ -20,6 +20,7 @@ import json
 import math
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import gymnasium as gym
 import matplotlib
@@ -276,6 +277,14 @@ def first_step_within_budget(rows: list[dict[str, float]]) -> str:
     return "never"
 
 
+def finished_runs(task: str, panel: str) -> Iterator[tuple[str, int, Path]]:
+    """:return: ``(algorithm, seed, path of its seed<N>_run.json)`` of every run of a task that finished (wrote that file)"""
+    for algo, seed in itertools.product(PANELS[panel].algos, range(SEEDS_MAX)):
+        path = result_path(task, algo, seed, "_run", panel).with_suffix(".json")
+        if path.exists():
+            yield algo, seed, path
+
+
 def diagnostics_rows(task: str, panel: str) -> list[str]:
     """
     The end of every finished run's training log: alpha and the per-step entropy, and for DSAC-E with its constraint the
@@ -285,9 +294,7 @@ def diagnostics_rows(task: str, panel: str) -> list[str]:
     :return: markdown rows, one per run
     """
     lines = []
-    for algo, seed in itertools.product(PANELS[panel].algos, range(SEEDS_MAX)):
-        if not result_path(task, algo, seed, "_run", panel).with_suffix(".json").exists():
-            continue
+    for algo, seed, _ in finished_runs(task, panel):
         train = read_rows(result_path(task, algo, seed, "_train", panel))
         alpha, entropy = last_value(train, "train/ent_coef"), last_value(train, "train/entropy")
         cells = [logged(alpha, ".2g"), logged(entropy, ".1f"), "", "", "", ""]
@@ -306,17 +313,14 @@ def diagnostics_rows(task: str, panel: str) -> list[str]:
 def run_table(panel: str) -> list[str]:
     """:return: markdown rows of every finished run's cost and provenance (``seed<N>_run.json``)"""
     lines = []
-    spec = PANELS[panel]
-    for task, algo, seed in itertools.product(spec.tasks, spec.algos, range(SEEDS_MAX)):
-        path = result_path(task, algo, seed, "_run", panel).with_suffix(".json")
-        if not path.exists():
-            continue
-        info = json.loads(path.read_text())
-        versions = ", ".join(f"{name} {version}" for name, version in info["versions"].items())
-        lines.append(
-            f"| {task} | {algo} | {seed} | {info['cpu_seconds'] / 60:.1f} | "
-            f"{info['wall_seconds'] / 60:.1f} | {info['finished']} | {info['commit'][:10]} | {versions} |"
-        )
+    for task in PANELS[panel].tasks:
+        for algo, seed, path in finished_runs(task, panel):
+            info = json.loads(path.read_text())
+            versions = ", ".join(f"{name} {version}" for name, version in info["versions"].items())
+            lines.append(
+                f"| {task} | {algo} | {seed} | {info['cpu_seconds'] / 60:.1f} | "
+                f"{info['wall_seconds'] / 60:.1f} | {info['finished']} | {info['commit'][:10]} | {versions} |"
+            )
     header = "| task | algorithm | seed | CPU minutes | wall minutes | finished (UTC) | commit | versions |"
     return [header, "| --- | --- | --- | --- | --- | --- | --- | --- |", *lines] if lines else []
 
