@@ -19,6 +19,8 @@ Panels (``python -m benchmarks.learning run --panel <name>``):
   ``results/rho/``; its rho = 20 cell is panel P's DSAC-E on Walker2d-v4 (``Algo.same_as``: those runs, not a rerun).
 - ``rho_S``: the same question in SB3's regime (panel S's task and settings): DSAC-E with rho = 1 against the shipped
   rho = 20 and DSAC-T on Walker2d-v4, whose runs are panel S's. Results in ``results/rho_S/``.
+- ``tec_S``: Walker2d-v4 in SB3's regime, DSAC-E w/o TEC (the separate reward and entropy critics, alpha tuned to the
+  per-step target entropy) between DSAC-E and DSAC-T, whose runs are panel S's. Results in ``results/tec_S/``.
 - ``bf16``: the learning check of ``matmul_precision="bfloat16"``: DSAC-E with its shipped zoo settings in float32 and
   in bfloat16 on the short panel's Pendulum-v1 and InvertedDoublePendulum-v4, same code and seeds. Results in
   ``results/bf16/``.
@@ -163,8 +165,13 @@ def rho_panel(folder: str, task: Task, regime: str, algos: dict[str, Algo], also
         "DSAC-E rho=20": replace(dsace, same_as=(regime, "DSAC-E")),
         "DSAC-E rho=1": Algo(DSACE, dsace.zoo_name, (("rho", 1.0),), f"{dsace.zoo_name}-rho1"),
     }
-    cells |= {name: replace(algos[name], same_as=(regime, name)) for name in also}
+    cells |= runs_of(regime, algos, also)
     return Panel(folder, {task.env_id: task}, cells, reference="DSAC-E rho=20")
+
+
+def runs_of(regime: str, algos: dict[str, Algo], names: tuple[str, ...]) -> dict[str, Algo]:
+    """:return: cells of panel ``regime`` under the same names, standing for themselves in another panel (not rerun)"""
+    return {name: replace(algos[name], same_as=(regime, name)) for name in names}
 
 
 PANELS = {
@@ -185,6 +192,18 @@ PANELS = {
     "rho": rho_panel("rho", paper_task("Walker2d-v4"), "P", PAPER_ALGOS),
     # SB3's regime: panel S's DSAC-E (rho = 20) lost to DSAC-T on Walker2d-v4 with its temperature annealed to ~1e-11
     "rho_S": rho_panel("rho_S", sb3_task("Walker2d-v4"), "S", SHORT_ALGOS, also=("DSAC-T",)),
+    # what else separates DSAC-E from DSAC-T on Walker2d-v4 at 1:1: the trajectory entropy constraint, or the separate
+    # reward and entropy critics (DSAC-E w/o TEC has those critics and DSAC-T's per-step temperature tuning)
+    "tec_S": Panel(
+        "tec_S",
+        {"Walker2d-v4": sb3_task("Walker2d-v4")},
+        {
+            **runs_of("S", SHORT_ALGOS, ("DSAC-E",)),
+            "DSAC-E w/o TEC": SHORT_ALGOS["DSAC-E w/o TEC"],
+            **runs_of("S", SHORT_ALGOS, ("DSAC-T",)),
+        },
+        reference="DSAC-E w/o TEC",
+    ),
     # the learning check of the speed option (README, update speed): float32 against bfloat16, same code and seeds
     "bf16": Panel(
         "bf16",

@@ -128,6 +128,15 @@ def test_the_rho_panels_shipped_cell_is_its_regime_panels_run(rho_panel, regime_
     assert rho_panel in panel.result_path("Walker2d-v4", "DSAC-E rho=1", 1, "", rho_panel).parts
 
 
+def test_the_tec_panel_runs_only_dsace_without_tec_and_reads_panel_s_for_the_rest():
+    tec = panel.PANELS["tec_S"]
+    for name in ("DSAC-E", "DSAC-T"):
+        assert panel.result_path("Walker2d-v4", name, 2, "", "tec_S") == panel.result_path("Walker2d-v4", name, 2, "", "S")
+    assert "tec_S" in panel.result_path("Walker2d-v4", "DSAC-E w/o TEC", 2, "", "tec_S").parts
+    assert dict(tec.algos["DSAC-E w/o TEC"].overrides) == {"trajectory_entropy_constraint": False}
+    assert tec.tasks["Walker2d-v4"] == panel.PANELS["S"].tasks["Walker2d-v4"]
+
+
 def test_equal_cpu_rows_read_every_run_at_the_cheapest_runs_end(folders):
     def run(cpu_per_step: float) -> list[dict[str, float]]:
         return [dict(timesteps=s, gradient_steps=s, mean=s / 10, cpu_seconds=s * cpu_per_step) for s in range(0, 601, 100)]
