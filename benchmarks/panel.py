@@ -14,7 +14,8 @@ Panels (``python -m benchmarks.learning run --panel <name>``):
   warm-up), evaluated every 2,500 gradient steps. DSAC variants with the ``*_paper`` zoo files; SAC and TQC with their
   zoo entries (networks, learning rates, 10k warm-up) and the same sampling. Results in ``results/regime_P/``.
 - ``S``: SB3's regime, 1 environment step per gradient step, compared at equal environment steps: 100k steps,
-  evaluated every 5k, every algorithm with its shipped zoo settings. Results in ``results/regime_S/``.
+  evaluated every 5k, every algorithm with its shipped zoo settings, on Hopper-v4 and Walker2d-v4. Results in
+  ``results/regime_S/``.
 - ``rho``: Walker2d-v4 in the papers' regime, DSAC-E with rho = 1 against the shipped rho = 20. Results in
   ``results/rho/``; its rho = 20 cell is panel P's DSAC-E on Walker2d-v4 (``Algo.same_as``: those runs, not a rerun).
 - ``rho_S``: the same question in SB3's regime (panel S's task and settings): DSAC-E with rho = 1 against the shipped
@@ -186,7 +187,8 @@ PANELS = {
     ),
     "S": Panel(
         "regime_S",
-        {env_id: sb3_task(env_id) for env_id in ("Hopper-v4", "Walker2d-v4", "HalfCheetah-v4")},
+        # HalfCheetah-v4 was "if the budget allows" in the brief: not run, the panels had spent 3x their 12 CPU hours
+        {env_id: sb3_task(env_id) for env_id in ("Hopper-v4", "Walker2d-v4")},
         {name: SHORT_ALGOS[name] for name in ("DSAC-E", "DSAC-T", "SAC", "TQC")},
     ),
     "rho": rho_panel("rho", paper_task("Walker2d-v4"), "P", PAPER_ALGOS),
