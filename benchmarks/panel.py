@@ -187,7 +187,7 @@ PANELS = {
     ),
     "S": Panel(
         "regime_S",
-        # HalfCheetah-v4 was "if the budget allows" in the brief: not run, the panels had spent 3x their 12 CPU hours
+        # HalfCheetah-v4 was "if the budget allows" in the brief: not run, the panels had spent 3.5x their 12 CPU hours
         {env_id: sb3_task(env_id) for env_id in ("Hopper-v4", "Walker2d-v4")},
         {name: SHORT_ALGOS[name] for name in ("DSAC-E", "DSAC-T", "SAC", "TQC")},
     ),
