@@ -22,9 +22,11 @@ Panels (``python -m benchmarks.learning run --panel <name>``):
   rho = 20 and DSAC-T on Walker2d-v4, whose runs are panel S's. Results in ``results/rho_S/``.
 - ``tec_S``: Walker2d-v4 in SB3's regime, DSAC-E w/o TEC (the separate reward and entropy critics, alpha tuned to the
   per-step target entropy) between DSAC-E and DSAC-T, whose runs are panel S's. Results in ``results/tec_S/``.
-- ``bf16``: the learning check of ``matmul_precision="bfloat16"``: DSAC-E with its shipped zoo settings in float32 and
-  in bfloat16 on the short panel's Pendulum-v1 and InvertedDoublePendulum-v4, same code and seeds. Results in
-  ``results/bf16/``.
+- ``bf16``: the learning check of ``matmul_precision="bfloat16"`` (every hidden layer of the actor and the critics):
+  DSAC-E with its shipped zoo settings in float32 and in bfloat16 on the short panel's Pendulum-v1 and
+  InvertedDoublePendulum-v4, same code and seeds. Results in ``results/bf16/``.
+- ``bf16_S``: the same check on a locomotion task, Hopper-v4 in SB3's regime (panel S's task and settings), whose
+  float32 runs are panel S's DSAC-E. Results in ``results/bf16_S/``.
 
 Files of one run (``<panel dir>/<task>/<algo>/``): ``seed<N>.csv`` (one row per evaluation: environment steps,
 gradient steps, mean and std of 10 deterministic episodes, CPU and wall seconds so far), ``seed<N>_entropy.csv`` and
@@ -175,6 +177,8 @@ def runs_of(regime: str, algos: dict[str, Algo], names: tuple[str, ...]) -> dict
     return {name: replace(algos[name], same_as=(regime, name)) for name in names}
 
 
+BF16_ALGO = Algo(DSACE, "dsace", (("matmul_precision", "bfloat16"),), "dsace-bf16")
+
 PANELS = {
     "short": Panel("learning", SHORT_TASKS, SHORT_ALGOS),
     # the main question first: DSAC-E against DSAC-T and SAC on Walker2d and Ant
@@ -212,8 +216,14 @@ PANELS = {
         {name: SHORT_TASKS[name] for name in ("Pendulum-v1", "InvertedDoublePendulum-v4")},
         {
             "DSAC-E": SHORT_ALGOS["DSAC-E"],
-            "DSAC-E bf16": Algo(DSACE, "dsace", (("matmul_precision", "bfloat16"),), "dsace-bf16"),
+            "DSAC-E bf16": BF16_ALGO,
         },
+    ),
+    "bf16_S": Panel(
+        "bf16_S",
+        {"Hopper-v4": sb3_task("Hopper-v4")},
+        {**runs_of("S", SHORT_ALGOS, ("DSAC-E",)), "DSAC-E bf16": BF16_ALGO},
+        reference="DSAC-E bf16",
     ),
 }
 # the first panel's names, which benchmarks.defaults_study and the tests use

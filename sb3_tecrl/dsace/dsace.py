@@ -291,7 +291,8 @@ class DSACE(OffPolicyAlgorithm):
         self.policy_kwargs = {
             **user_policy_kwargs,
             "entropy_critic": self.separate_entropy_critic,
-            "critic_matmul_dtype": self._critic_matmul_dtype(),
+            "critic_matmul_dtype": self._hidden_matmul_dtype(),
+            "actor_matmul_dtype": self._hidden_matmul_dtype(),
         }
         try:
             super()._setup_model()
@@ -336,7 +337,7 @@ class DSACE(OffPolicyAlgorithm):
                 "(DSAC-E and DSAC-T have different critics and updates)."
             )
 
-    def _critic_matmul_dtype(self) -> th.dtype | None:
+    def _hidden_matmul_dtype(self) -> th.dtype | None:
         """:return: bfloat16 when asked for and native on ``self.device``, else ``None`` (float32)"""
         if self.matmul_precision == "bfloat16" and bfloat16_matmul_supported(self.device):
             return th.bfloat16

@@ -45,6 +45,9 @@ class Actor(SACActor):
     :param normalize_images: Whether to normalize images or not, dividing by 255.0
     :param log_std_min: Lower bound of the log standard deviation
     :param log_std_max: Upper bound of the log standard deviation
+    :param hidden_matmul_dtype: dtype in which the hidden layers compute (``th.bfloat16``: their matrix products and
+        activations, by autocast), ``None`` for the parameters' dtype; the mean and log-std heads and everything after
+        them stay in the parameters' dtype
     """
 
     def __init__(
@@ -58,6 +61,7 @@ class Actor(SACActor):
         normalize_images: bool = True,
         log_std_min: float = LOG_STD_MIN,
         log_std_max: float = LOG_STD_MAX,
+        hidden_matmul_dtype: th.dtype | None = None,
     ):
         super().__init__(
             observation_space,
@@ -72,12 +76,13 @@ class Actor(SACActor):
             raise ValueError(f"log_std_min ({log_std_min}) must be smaller than log_std_max ({log_std_max}).")
         self.log_std_min = log_std_min
         self.log_std_max = log_std_max
+        self.hidden_matmul_dtype = hidden_matmul_dtype
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
         for key in ("use_sde", "log_std_init", "full_std", "use_expln", "clip_mean"):
             data.pop(key)
-        data.update(log_std_min=self.log_std_min, log_std_max=self.log_std_max)
+        data.update(log_std_min=self.log_std_min, log_std_max=self.log_std_max, hidden_matmul_dtype=self.hidden_matmul_dtype)
         return data
 
     def get_action_dist_params(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor, dict[str, th.Tensor]]:
@@ -85,7 +90,11 @@ class Actor(SACActor):
         :param obs: Observation
         :return: Mean and clamped log standard deviation of the (pre-tanh) Gaussian, and no extra keyword arguments.
         """
-        latent_pi = self.latent_pi(self.extract_features(obs, self.features_extractor))
+        features = self.extract_features(obs, self.features_extractor)
+        dtype = self.hidden_matmul_dtype
+        with th.autocast(features.device.type, dtype=dtype or th.bfloat16, enabled=dtype is not None):
+            latent_pi = self.latent_pi(features)
+        latent_pi = latent_pi.to(features.dtype)
         log_std = self.log_std(latent_pi)  # type: ignore[operator]
         return self.mu(latent_pi), th.clamp(log_std, self.log_std_min, self.log_std_max), {}
 
@@ -204,6 +213,7 @@ class DSACPolicy(BasePolicy):
     :param clip_mean: SAC's gSDE-only option (see ``log_std_init``)
     :param critic_matmul_dtype: dtype of the inputs of the critics' hidden-layer matrix products, ``None`` for float32
         (set by the algorithm from its ``matmul_precision``)
+    :param actor_matmul_dtype: dtype in which the actor's hidden layers compute, ``None`` for float32 (likewise)
     """
 
     actor: Actor
@@ -233,6 +243,7 @@ class DSACPolicy(BasePolicy):
         use_expln: bool | None = None,
         clip_mean: float | None = None,
         critic_matmul_dtype: th.dtype | None = None,
+        actor_matmul_dtype: th.dtype | None = None,
     ):
         if use_sde:
             raise ValueError(GSDE_UNSUPPORTED)
@@ -267,7 +278,13 @@ class DSACPolicy(BasePolicy):
             "activation_fn": activation_fn,
             "normalize_images": normalize_images,
         }
-        self.actor_kwargs = {**common_kwargs, "net_arch": actor_arch, "log_std_min": log_std_min, "log_std_max": log_std_max}
+        self.actor_kwargs = {
+            **common_kwargs,
+            "net_arch": actor_arch,
+            "log_std_min": log_std_min,
+            "log_std_max": log_std_max,
+            "hidden_matmul_dtype": actor_matmul_dtype,
+        }
         self.critic_kwargs = {
             **common_kwargs,
             "net_arch": critic_arch,
@@ -314,6 +331,7 @@ class DSACPolicy(BasePolicy):
                 entropy_critic=self.critic_kwargs["entropy_critic"],
                 share_features_extractor=self.share_features_extractor,
                 critic_matmul_dtype=self.critic_kwargs["hidden_matmul_dtype"],
+                actor_matmul_dtype=self.actor_kwargs["hidden_matmul_dtype"],
             )
         )
         return data
