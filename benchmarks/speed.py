@@ -7,25 +7,34 @@ Speed of DSAC-E and DSAC-T against SB3's SAC, sb3-contrib's TQC and, when ``sbx-
   of ``WARMUP`` random steps and 100 learning steps (allocations, JAX compilation);
 - ``train``: gradient steps per second of ``train()`` on a pre-filled replay buffer (random Hopper- and
   Humanoid-shaped spaces);
-- ``compile``: the same with DSAC-E's whole gradient step (losses, one backward, the Adam steps, the target update)
-  wrapped in ``torch.compile`` (inductor), against the eager DSAC-E and SAC, and the seconds the compilation took;
+- ``compile``: the same with DSAC-E's gradient step (losses, one backward, the Adam steps) through ``torch.compile``
+  (``compile_update=True``), float32 and bfloat16, against the eager step and SAC, and the seconds the compilation
+  took;
+- ``limit`` (one thread): the core's own throughput for the exact matrix products of one DSAC-E gradient step (their
+  shapes recorded from a real step, each timed alone, best of many calls) in float32 and in bfloat16, and the share of
+  it that the whole step achieves (time of the products alone / time of the step), per precision;
 - ``profile`` (one thread): the share of ``learn()``'s time spent in ``train()`` (the rest is SB3's collection loop:
   policy, env step, buffer) on Hopper-v4, and ``torch.profiler``'s operators of DSAC-E's ``train()`` (Hopper shapes);
 - ``rss``: peak resident memory of a process that trains with a full 1M-transition replay buffer on Hopper-v4 (the
   buffer's pages are all touched first), one subprocess per algorithm, against SAC's.
 
 Every algorithm runs at its own defaults (DSAC-E/T: 3x256 GELU; SAC, TQC: 2x256 ReLU) with batch 256; ``DSACE bf16``
-and ``DSACT bf16`` are the same with ``matmul_precision="bfloat16"``. The models of one measurement are created in one
+and ``DSACT bf16`` are the same with ``matmul_precision="bfloat16"``, ``DSACE fp32`` with ``"float32"``. The output
+starts with the CPU model and the instruction-set features that decide the products' speed (AMX, AVX512-BF16, ...).
+The models of one measurement are created in one
 process and timed in alternating rounds (the order reversed every other round); the ratio is the median over rounds
 of (algorithm / SAC) in the same round. Each thread count runs in its own subprocess (JAX fixes its thread count at
 import: one thread is ``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1``).
 
     python -m benchmarks.speed [--threads 1 2] [--rounds 3] [--learn-steps 300] [--train-steps 30]
-                               [--measures learn train compile profile rss] [--out benchmarks/results/speed.md]
+                               [--measures learn train compile limit profile rss] [--out benchmarks/results/speed.md]
 """
 
 import argparse
+import inspect
+import itertools
 import json
+import math
 import os
 import platform
 import subprocess
@@ -49,6 +58,8 @@ from stable_baselines3.common.logger import configure
 
 import sb3_tecrl
 from sb3_tecrl import DSACE, DSACT
+
+DSACE_DEFAULT_PRECISION = inspect.signature(DSACE).parameters["matmul_precision"].default
 
 SHAPES = {"Humanoid": (376, 17), "Hopper": (11, 3)}
 LEARN_ENVS = {"Hopper-v4": None, "Humanoid-shaped": SHAPES["Humanoid"]}
@@ -80,10 +91,8 @@ class RandomEnv(gym.Env):
 def algorithms() -> dict[str, Callable[..., BaseAlgorithm]]:
     """:return: the compared algorithms by name (SBX's only when it is installed), each a ``(env, **kwargs)`` factory"""
     algos: dict[str, Callable[..., BaseAlgorithm]] = {
-        "DSACE": lambda env, **kwargs: DSACE("MlpPolicy", env, device="cpu", **kwargs),
-        "DSACE bf16": lambda env, **kwargs: DSACE("MlpPolicy", env, device="cpu", matmul_precision="bfloat16", **kwargs),
-        "DSACT": lambda env, **kwargs: DSACT("MlpPolicy", env, device="cpu", **kwargs),
-        "DSACT bf16": lambda env, **kwargs: DSACT("MlpPolicy", env, device="cpu", matmul_precision="bfloat16", **kwargs),
+        **with_other_precision("DSACE", lambda env, **kwargs: DSACE("MlpPolicy", env, device="cpu", **kwargs)),
+        **with_other_precision("DSACT", lambda env, **kwargs: DSACT("MlpPolicy", env, device="cpu", **kwargs)),
         "SAC": lambda env, **kwargs: SAC("MlpPolicy", env, device="cpu", **kwargs),
         "TQC": lambda env, **kwargs: TQC("MlpPolicy", env, device="cpu", **kwargs),
     }
@@ -94,6 +103,20 @@ def algorithms() -> dict[str, Callable[..., BaseAlgorithm]]:
     algos["SBX SAC"] = lambda env, **kwargs: sbx.SAC("MlpPolicy", env, **kwargs)
     algos["SBX TQC"] = lambda env, **kwargs: sbx.TQC("MlpPolicy", env, **kwargs)
     return algos
+
+
+PRECISION_LABELS = {"float32": "fp32", "bfloat16": "bf16"}
+
+
+def with_other_precision(name: str, factory: Callable[..., BaseAlgorithm]) -> dict[str, Callable[..., BaseAlgorithm]]:
+    """:return: ``name`` at the class defaults and, labelled (``DSACE bf16``), with the other ``matmul_precision``"""
+    (other,) = set(PRECISION_LABELS) - {DSACE_DEFAULT_PRECISION}
+    return {name: factory, f"{name} {PRECISION_LABELS[other]}": with_kwargs(factory, matmul_precision=other)}
+
+
+def at_precision(factory: Callable[..., BaseAlgorithm], precision: str) -> tuple[str, Callable[..., BaseAlgorithm]]:
+    """:return: the label (``fp32``, ``bf16``) and the factory of ``factory``'s algorithm with ``matmul_precision``"""
+    return PRECISION_LABELS[precision], with_kwargs(factory, matmul_precision=precision)
 
 
 def make_env(name: str) -> gym.Env:
@@ -155,8 +178,10 @@ def worker(threads: int, measures: list[str], rounds: int, learn_steps: int, tra
     if "train" in measures:
         train_measure("train", algos, threads, rounds, train_steps)
     if "compile" in measures:
-        factories = {"DSACE": algos["DSACE"], "DSACE compiled": compiled(algos["DSACE"]), "SAC": algos["SAC"]}
-        train_measure("compile", factories, threads, rounds, train_steps)
+        factories = dict(at_precision(algos["DSACE"], precision) for precision in PRECISION_LABELS)
+        factories = {f"DSACE {label}": factory for label, factory in factories.items()}
+        factories |= {f"{name} compiled": with_kwargs(factory, compile_update=True) for name, factory in factories.items()}
+        train_measure("compile", {**factories, "SAC": algos["SAC"]}, threads, rounds, train_steps)
 
 
 def train_measure(
@@ -174,15 +199,115 @@ def train_measure(
         print(json.dumps(row), flush=True)
 
 
-def compiled(factory: Callable[..., BaseAlgorithm]) -> Callable[..., BaseAlgorithm]:
-    """:return: the factory whose models run their whole gradient step (losses, backward, Adam) through torch.compile"""
+def with_kwargs(factory: Callable[..., BaseAlgorithm], **fixed: Any) -> Callable[..., BaseAlgorithm]:
+    """:return: the factory with keyword arguments ``fixed`` added"""
+    return lambda env, **kwargs: factory(env, **fixed, **kwargs)
 
-    def make(env: gym.Env, **kwargs: Any) -> BaseAlgorithm:
-        model = factory(env, **kwargs)
-        model._gradient_step = th.compile(model._gradient_step)  # type: ignore[attr-defined]
-        return model
 
-    return make
+MATRIX_PRODUCTS = ("mm", "bmm", "addmm", "baddbmm")
+
+
+def recorded_products(model: BaseAlgorithm) -> list[tuple[str, tuple[int, ...], tuple[int, ...], th.dtype]]:
+    """
+    :return: the matrix products of one gradient step of ``model`` (``train(1)``), as (operator, shape of the first
+        factor, shape of the second, dtype), recorded at the dispatcher (forward and backward)
+    """
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    products = []
+
+    class Recorder(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            name = func.overloadpacket.__name__
+            if name in MATRIX_PRODUCTS:
+                left, right = args[-2:]
+                products.append((name, tuple(left.shape), tuple(right.shape), left.dtype))
+            return func(*args, **(kwargs or {}))
+
+    with Recorder():
+        model.train(gradient_steps=1, batch_size=BATCH_SIZE)
+    return products
+
+
+def best_seconds(function: Callable[[], Any], calls: int = 50) -> float:
+    """:return: the fastest of ``calls`` timed calls of ``function`` (after 5 untimed ones), in seconds"""
+    for _ in range(5):
+        function()
+    best = math.inf
+    for _ in range(calls):
+        start = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def product_seconds(products: list[tuple[str, tuple[int, ...], tuple[int, ...], th.dtype]], dtype: th.dtype) -> float:
+    """:return: the summed best time of each product of ``products`` alone, computed in ``dtype`` (contiguous factors)"""
+    total = 0.0
+    for _, left_shape, right_shape, _ in products:
+        left, right = th.randn(left_shape, dtype=dtype), th.randn(right_shape, dtype=dtype)
+        total += best_seconds(lambda left=left, right=right: th.matmul(left, right))
+    return total
+
+
+def product_flops(products: list[tuple[str, tuple[int, ...], tuple[int, ...], th.dtype]]) -> float:
+    """:return: floating-point operations (2 per multiply-add) of ``products``"""
+    return sum(2.0 * math.prod(left) * right[-1] for _, left, right, _ in products)
+
+
+def dtype_name(dtype: th.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def limit_worker(steps: int) -> None:
+    """Print (JSON) the product throughput limit of DSAC-E's and DSAC-T's step and the share each step achieves."""
+    th.set_num_threads(1)
+    algos = algorithms()
+    rows = []
+    for shape_name in SHAPES:
+        for algorithm, precision in itertools.product(("DSACE", "DSACT"), PRECISION_LABELS):
+            label, factory = at_precision(algos[algorithm], precision)
+            name = f"{algorithm} {label}"
+            model = ready_to_train(factory, shape_name, steps)
+            products = recorded_products(model)
+            step_seconds = 1 / float(np.median([train_rate(model, steps) for _ in range(3)]))
+            limit_ms = {dtype_name(dtype): 1e3 * product_seconds(products, dtype) for dtype in (th.float32, th.bfloat16)}
+            dtypes = sorted({dtype_name(product[3]) for product in products})
+            rows.append(dict(case=shape_name, algorithm=name, products=len(products), dtypes=dtypes,
+                             gflop=product_flops(products) / 1e9, step_ms=1e3 * step_seconds, limit_ms=limit_ms))  # fmt: skip
+    print(json.dumps(dict(measure="limit", rows=rows)), flush=True)
+
+
+def limit_table(result: dict[str, Any]) -> str:
+    lines = ["| case | algorithm | products per step (dtype) | GFLOP per step | step ms | products alone, float32 ms "
+             "(GFLOP/s) | products alone, bfloat16 ms (GFLOP/s) | achieved share of its precision's limit |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    for row in result["rows"]:
+        limits = row["limit_ms"]
+        own = limits["bfloat16"] if "bfloat16" in row["dtypes"] else limits["float32"]
+        cells = [f"{limits[key]:.2f} ({1e3 * row['gflop'] / limits[key]:.0f})" for key in ("float32", "bfloat16")]
+        lines.append(f"| {row['case']} | {row['algorithm']} | {row['products']} ({', '.join(row['dtypes'])}) | "
+                     f"{row['gflop']:.2f} | {row['step_ms']:.1f} | {cells[0]} | {cells[1]} | "
+                     f"{own / row['step_ms']:.0%} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+ISA_FEATURES = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8")
+
+
+def cpu_description() -> str:
+    """:return: the CPU model, the instruction-set features among ``ISA_FEATURES`` it has, and torch's CPU capability"""
+    model, flags = platform.processor() or platform.machine(), set()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    found = [feature for feature in ISA_FEATURES if feature in flags] or ["none of " + ", ".join(ISA_FEATURES)]
+    return f"{model} ({', '.join(found)}; torch CPU capability {th.backends.cpu.get_cpu_capability()})"
 
 
 def train_share(model: BaseAlgorithm, steps: int) -> tuple[float, float]:
@@ -207,11 +332,11 @@ def profile_worker(steps: int) -> None:
     from torch.profiler import ProfilerActivity, profile
 
     th.set_num_threads(1)
-    algos = {name: factory for name, factory in algorithms().items() if name in ("DSACE", "DSACE bf16", "SAC")}
+    algos = {name: factory for name, factory in algorithms().items() if name.startswith("DSACE") or name == "SAC"}
     models = {name: ready_to_learn(factory, "Hopper-v4", steps) for name, factory in algos.items()}
     split = {name: train_share(model, steps) for name, model in models.items()}
     operators = {}
-    for name in ("DSACE", "DSACE bf16"):
+    for name in (name for name in algos if name != "SAC"):
         model = ready_to_train(algos[name], "Hopper", 20)
         with profile(activities=[ProfilerActivity.CPU]) as profiler:
             model.train(gradient_steps=20, batch_size=BATCH_SIZE)
@@ -295,7 +420,7 @@ def versions() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    measures = ["learn", "train", "compile", "profile", "rss"]
+    measures = ["learn", "train", "compile", "limit", "profile", "rss"]
     parser.add_argument("--measures", nargs="+", default=measures, choices=measures)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--learn-steps", type=int, default=300, help="environment steps per timed learn() round")
@@ -303,9 +428,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "speed.md")
     parser.add_argument("--worker-threads", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--rss-worker", help=argparse.SUPPRESS)
+    parser.add_argument("--limit-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_worker:
         rss_worker(args.rss_worker)
+        return
+    if args.limit_worker:
+        limit_worker(args.train_steps)
         return
     if args.worker_threads == 0:
         profile_worker(args.learn_steps)
@@ -317,8 +446,10 @@ def main() -> None:
     command = (f"python -m benchmarks.speed --threads {' '.join(map(str, args.threads))} --measures "
                f"{' '.join(args.measures)} --rounds {args.rounds} --learn-steps {args.learn_steps} "
                f"--train-steps {args.train_steps}")  # fmt: skip
-    sections = [f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC with `{command}`: {versions()}. Batch "
-                f"{BATCH_SIZE}; ratio = median over rounds of (algorithm / SAC) in the same round."]  # fmt: skip
+    sections = [f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC with `{command}` on {cpu_description()}: "
+                f"{versions()}. Batch {BATCH_SIZE}; ratio = median over rounds of (algorithm / SAC) in the same "
+                "round."]  # fmt: skip
+    print(sections[0], flush=True)
     rows = [row for threads in args.threads for row in run_worker(threads, args)]
     if "profile" in args.measures:
         rows += run_worker(0, args)  # thread count 0: the profile worker (one thread)
@@ -330,13 +461,22 @@ def main() -> None:
             sections.append(f"**{title}**\n\n{rate_table(measured, unit)}")
             if measure == "compile":
                 # the compiled model's setup includes its first train() calls, where the compilation happens
-                sections[-1] += "\n\nCompilation: " + ", ".join(
-                    f"{row['case']} {row['threads']} thread(s) "
-                    f"{row['setup_seconds']['DSACE compiled'] - row['setup_seconds']['DSACE']:.0f} s"
+                sections[-1] += "\n\nCompilation (setup of the compiled model less the eager one's): " + ", ".join(
+                    f"{row['case']} {row['threads']} thread(s) {label} "
+                    f"{row['setup_seconds'][f'DSACE {label} compiled'] - row['setup_seconds'][f'DSACE {label}']:.0f} s"
                     for row in measured
+                    for label in PRECISION_LABELS.values()
                 )
             print(sections[-1], flush=True)
+    if "limit" in args.measures:
+        command = [sys.executable, "-m", "benchmarks.speed", "--limit-worker", "--train-steps", str(args.train_steps)]
+        output = subprocess.run(command, env=child_env(1), check=True, capture_output=True, text=True).stdout
+        rows += [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     for row in rows:
+        if row["measure"] == "limit":
+            title = "**limit, one thread: the step's matrix products alone, against the whole step (train())**"
+            sections.append(title + "\n\n" + limit_table(row))
+            print(sections[-1], flush=True)
         if row["measure"] == "profile":
             title = f"**profile, one thread: learn() on Hopper-v4 ({args.learn_steps} steps), train() on Hopper shapes**"
             sections.append(title + "\n\n" + profile_tables(row))

@@ -1,0 +1,45 @@
+"""``torch.compile`` where this machine can compile, the eager function (with a warning) where it cannot."""
+
+import warnings
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import torch as th
+
+Function = TypeVar("Function", bound=Callable[..., Any])
+
+
+def compiler_error(device: th.device) -> Exception | None:
+    """
+    Compile and run a two-operation probe with ``torch.compile`` (inductor) on ``device``.
+
+    :param device: where the compiled code would run
+    :return: the error that stopped it (no C++ compiler on CPU, no Triton on CUDA, a torch build without
+        inductor, ...), or ``None`` when this machine compiles
+    """
+    try:
+        probe = th.compile(lambda x: (x * 2.0).sin(), dynamic=False)
+        probe(th.ones(4, device=device))
+    except Exception as error:
+        return error
+    return None
+
+
+def compile_or_eager(function: Function, device: th.device, name: str) -> Function:
+    """
+    :param function: the function to compile
+    :param device: the device it runs on
+    :param name: what ``function`` is, for the warning
+    :return: ``torch.compile(function)``, or ``function`` itself with a warning that says why when this machine cannot
+        compile (see :func:`compiler_error`)
+    """
+    error = compiler_error(device)
+    if error is None:
+        return th.compile(function)  # type: ignore[return-value]
+    warnings.warn(
+        f"torch.compile cannot compile on this machine ({type(error).__name__}: {str(error)[:300]}): the {name} runs "
+        "eagerly (same results, without the speed-up). Install a C++ compiler (inductor needs one on CPU) or pass "
+        "compile_update=False to silence this warning.",
+        stacklevel=3,
+    )
+    return function
