@@ -228,3 +228,64 @@ def test_bfloat16_option_survives_save_and_load(tmp_path, monkeypatch):
     obs = th.randn(4, 3)
     actions = th.rand(4, 1) * 2 - 1
     assert th.equal(loaded.critic(obs, actions).mean, model.critic(obs, actions).mean)
+
+
+def test_bfloat16_actor_computes_its_hidden_layers_in_bfloat16_and_its_heads_in_float32(monkeypatch):
+    """The actor's trunk runs in bfloat16 (autocast), its mean and log-std heads and log-probabilities in float32."""
+    monkeypatch.setattr("sb3_tecrl.dsace.dsace.bfloat16_matmul_supported", lambda device: True)
+    models = {precision: DSACE("MlpPolicy", "Pendulum-v1", matmul_precision=precision, seed=0, device="cpu")
+              for precision in ("float32", "bfloat16")}  # fmt: skip
+    reference, fast = models["float32"], models["bfloat16"]
+    assert fast.actor.hidden_matmul_dtype == th.bfloat16 == fast.actor_target.hidden_matmul_dtype
+    assert reference.actor.hidden_matmul_dtype is None
+    fast.policy.load_state_dict(reference.policy.state_dict())
+    obs = th.randn(256, 3)
+    outputs = {}
+    for precision, model in models.items():
+        model.actor.zero_grad()
+        mean, log_std, _ = model.actor.get_action_dist_params(obs)
+        (mean.square().sum() + log_std.sum()).backward()
+        outputs[precision] = mean, log_std, [p.grad.clone() for p in model.actor.parameters()]
+    (mean, log_std, grads), (fast_mean, fast_log_std, fast_grads) = outputs["float32"], outputs["bfloat16"]
+    assert fast_mean.dtype == fast_log_std.dtype == th.float32
+    assert 0.0 < relative_error(fast_mean, mean) < 2e-2  # not equal: the trunk did run in bfloat16
+    assert relative_error(fast_log_std, log_std) < 2e-2
+    for grad, fast_grad in zip(grads, fast_grads, strict=True):
+        assert fast_grad.dtype == th.float32 and relative_error(fast_grad, grad) < 5e-2
+
+
+def small_model(**kwargs) -> DSACE:
+    return DSACE("MlpPolicy", "Pendulum-v1", learning_starts=20, batch_size=16, policy_kwargs=dict(net_arch=[16]),
+                 policy_delay=2, seed=3, device="cpu", **kwargs)  # fmt: skip
+
+
+def test_compile_update_falls_back_to_the_eager_step_with_a_warning(monkeypatch):
+    def no_compiler(function, **kwargs):
+        def fails(*args):
+            raise RuntimeError("no C++ compiler found")
+
+        return fails
+
+    monkeypatch.setattr("sb3_tecrl.common.compile.th.compile", no_compiler)
+    with pytest.warns(UserWarning, match="no C\\+\\+ compiler found.*runs eagerly"):
+        model = small_model(compile_update=True)
+    assert model._step == model._gradient_step
+    model.learn(40)
+    eager = small_model().learn(40)  # built after the other's run: each seeds the global generators when built
+    for param, eager_param in zip(model.policy.parameters(), eager.policy.parameters(), strict=True):
+        assert th.equal(param, eager_param)
+
+
+def test_compiled_update_matches_the_eager_update(monkeypatch):
+    """Both graphs (steps with and without the actor update) compile and give the eager step's parameters."""
+    from sb3_tecrl.common.compile import compiler_error
+
+    if compiler_error(th.device("cpu")) is not None:
+        pytest.skip("torch.compile cannot compile on this machine (the fall-back is tested above)")
+    monkeypatch.setattr("torch._inductor.config.fallback_random", True)  # the eager random streams, for comparison
+    models = {compiled: small_model(compile_update=compiled).learn(26) for compiled in (False, True)}  # 6 gradient
+    # steps: 3 with the actor update, 3 without
+    assert models[True]._step != models[True]._gradient_step
+    for param, compiled_param in zip(models[False].policy.parameters(), models[True].policy.parameters(), strict=True):
+        assert th.allclose(param, compiled_param, rtol=1e-4, atol=1e-5)
+    assert models[True].logger.name_to_value["train/n_updates"] == 6
