@@ -6,7 +6,7 @@ import sys
 # autodoc imports the package from this checkout (no install needed to build the docs)
 sys.path.insert(0, os.path.abspath(".."))
 
-from sb3_tecrl.version import __version__  # noqa: E402
+from sb3_tecrl.version import __version__
 
 project = "sb3-tecrl"
 author = "sb3-tecrl contributors"

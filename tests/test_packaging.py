@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_wheel_contents(tmp_path):
     # build from a clean copy: a stale build/ folder in the checkout could hide a missing package
     source = tmp_path / "src"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "build", "*.egg-info", "__pycache__", "benchmarks", "_build"))
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "build", "*.egg-info", "__pycache__", "benchmarks"))
     wheels = tmp_path / "wheels"
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(source)],
