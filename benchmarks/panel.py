@@ -210,7 +210,7 @@ PANELS = {
         },
         reference="DSAC-E w/o TEC",
     ),
-    # the learning check of the speed option (README, update speed): float32 against bfloat16, same code and seeds
+    # the learning check of the speed option (docs/benchmarks/speed.rst): float32 against bfloat16, same code and seeds
     "bf16": Panel(
         "bf16",
         {name: SHORT_TASKS[name] for name in ("Pendulum-v1", "InvertedDoublePendulum-v4")},

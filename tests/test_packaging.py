@@ -52,29 +52,37 @@ def extras_closure(extras: set[str]) -> set[str]:
 
 
 def brought_by_install_line_above(text: str, command: str) -> set[str]:
-    """:return: what the last ``pip install .`` line of README above ``command`` brings"""
+    """:return: what the last ``pip install .`` line of a page above ``command`` brings"""
     above = text[: text.index(command)]
     install_line = re.findall(r"pip install -?e? ?\"?\.(\[[a-z,]+\])?", above)[-1]
     return extras_closure(set(install_line.strip("[]").split(",")) - {""})
 
 
 @pytest.mark.parametrize(
-    "command, needs",
+    "page, command, needs",
     [
-        ("python -m sb3_tecrl.demo", {"stable-baselines3", "tqdm", "rich"}),
-        ("python -m pytest -q", {"pytest", "sb3-contrib", "gymnasium[mujoco]", "tensorboard", "rliable"}),
-        ("python -m rl_zoo3.train --algo dsace --env Pendulum-v1\n", {"rl-zoo3"}),
-        ("python -m rl_zoo3.record_video", {"moviepy", "gymnasium[classic-control]"}),
-        ("--env Ant-v3", {"gymnasium[mujoco]"}),
-        ("--env HalfCheetah-v4", {"gymnasium[mujoco]"}),
-        ("-optimize", {"optuna"}),
-        ("python -m benchmarks.learning run", {"gymnasium[mujoco]", "rliable", "sb3-contrib"}),
+        ("README.md", "python -m sb3_tecrl.demo", {"stable-baselines3", "tqdm", "rich"}),
+        ("README.md", "python -m pytest -q", {"pytest", "sb3-contrib", "gymnasium[mujoco]", "tensorboard", "rliable"}),
+        ("README.md", "python -m rl_zoo3.train --algo dsace --env Pendulum-v1 ", {"rl-zoo3"}),
+        ("README.md", "python -m sphinx", {"sphinx", "furo"}),
+        ("docs/guide/install.rst", "python -m pytest -q", {"pytest", "sb3-contrib", "gymnasium[mujoco]", "tensorboard"}),
+        ("docs/guide/install.rst", "python -m sphinx", {"sphinx", "furo"}),
+        ("docs/guide/quickstart.rst", "python -m sb3_tecrl.demo", {"stable-baselines3", "tqdm", "rich"}),
+        ("docs/guide/quickstart.rst", "python -m rl_zoo3.train", {"rl-zoo3"}),
+        ("docs/guide/rl_zoo.rst", "python -m rl_zoo3.train --algo dsace --env Pendulum-v1 ", {"rl-zoo3"}),
+        ("docs/guide/rl_zoo.rst", "python -m rl_zoo3.record_video", {"moviepy", "gymnasium[classic-control]"}),
+        ("docs/guide/rl_zoo.rst", "--env Ant-v3", {"gymnasium[mujoco]"}),
+        ("docs/guide/rl_zoo.rst", "--env HalfCheetah-v4", {"gymnasium[mujoco]"}),
+        ("docs/guide/rl_zoo.rst", "-optimize", {"optuna"}),
+        ("docs/guide/regimes.rst", "--algo dsace_paper --env Ant-v3", {"rl-zoo3", "gymnasium[mujoco]"}),
+        ("docs/benchmarks/learning.rst", "python -m benchmarks.learning run", {"gymnasium[mujoco]", "rliable", "sb3-contrib"}),
     ],
 )
-def test_readme_commands_follow_an_install_line_that_brings_what_they_need(command, needs):
-    assert needs <= brought_by_install_line_above((ROOT / "README.md").read_text(), command)
+def test_documented_commands_follow_an_install_line_that_brings_what_they_need(page, command, needs):
+    assert needs <= brought_by_install_line_above((ROOT / page).read_text(), command)
 
 
-def test_readme_names_the_extra_that_brings_tensorboard():
-    extra = re.search(r"`tensorboard_log=` needs\s+`pip install \"\.\[([a-z]+)\]\"`", (ROOT / "README.md").read_text())
+def test_drop_in_page_names_the_extra_that_brings_tensorboard():
+    text = (ROOT / "docs" / "guide" / "drop_in.rst").read_text()
+    extra = re.search(r"``tensorboard_log=`` needs\s+``pip install \"\.\[([a-z]+)\]\"``", text)
     assert extra is not None and "tensorboard" in extras_closure({extra.group(1)})

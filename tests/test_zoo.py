@@ -434,3 +434,21 @@ def test_optimize_as_the_zoo_tests_sac(tmp_path):
     header = report.splitlines()[0]
     # DSAC-T's search space: no rho (DSACT subclasses DSACE; its own sampler must win)
     assert "params_policy_delay" in header and "params_rho" not in header
+
+
+def test_explicit_route_help_describes_every_command():
+    from sb3_tecrl.zoo.__main__ import COMMANDS
+
+    result = subprocess.run([sys.executable, "-m", "sb3_tecrl.zoo", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: python -m sb3_tecrl.zoo ")
+    described = " ".join(result.stdout.split())
+    for name, help_text in COMMANDS.items():
+        assert f"{name} {' '.join(help_text.split())}" in described
+
+
+@pytest.mark.parametrize("argv, error", [(["trian"], "invalid choice: 'trian'"), ([], "required: command")])
+def test_explicit_route_names_an_unknown_or_missing_command(argv, error):
+    result = subprocess.run([sys.executable, "-m", "sb3_tecrl.zoo", *argv], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert error in result.stderr and "python -m sb3_tecrl.zoo" in result.stderr

@@ -80,7 +80,7 @@ class DSACE(OffPolicyAlgorithm):
     The defaults are the official DSAC-T MuJoCo settings (3x256 GELU networks, batch 256, tau 0.005, a 10k warm-up)
     except two, set for SB3's sampling regime of one environment step per gradient step (``train_freq=1``,
     ``gradient_steps=1``, the default here as in SAC): the actor every gradient step (``policy_delay=1``, official 2)
-    and ``learning_rate=3e-4`` (official 1e-4), measured by ``benchmarks/defaults_study.py`` (README, Defaults). The
+    and ``learning_rate=3e-4`` (official 1e-4), measured by ``benchmarks/defaults_study.py`` (docs: guide/defaults). The
     official settings are one name away: ``sb3_tecrl.make_model("dsace_paper", env_id)``.
 
     :param policy: The policy model to use (MlpPolicy, CnnPolicy, MultiInputPolicy)
