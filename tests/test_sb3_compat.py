@@ -193,6 +193,8 @@ def test_n_critics_end_to_end(algo, n_critics, tmp_path):
     assert loaded.critic.n_critics == n_critics and th.equal(loaded.critic_std_ema, model.critic_std_ema)
     loaded.learn(10, reset_num_timesteps=False)
     assert loaded._n_updates == 30
+    numpy_int = algo("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY, n_critics=np.int64(n_critics)), device="cpu")
+    assert type(numpy_int.critic.n_critics) is int and numpy_int.critic.n_critics == n_critics  # (a sweep's value)
 
 
 @pytest.mark.parametrize("n_critics", [0, -1, 1.5, True])

@@ -1,3 +1,4 @@
+import numbers
 from typing import Any, NamedTuple
 
 import torch as th
@@ -199,8 +200,9 @@ class DSACPolicy(BasePolicy):
     :param net_arch: Hidden layers of actor and critics: a list, or ``dict(pi=[...], qf=[...])``.
         Default: 3 layers of 256 units (official DSAC-T)
     :param activation_fn: Activation function (default GELU, official DSAC-T)
-    :param log_std_min: Lower bound of the actor's log standard deviation
-    :param log_std_max: Upper bound of the actor's log standard deviation (0.5 in DSAC-T, 2 in SB3's SAC)
+    :param log_std_min: Lower bound of the actor's log standard deviation (without gSDE)
+    :param log_std_max: Upper bound of the actor's log standard deviation (0.5 in DSAC-T, 2 in SB3's SAC; without
+        gSDE, whose log-std parameter is unclamped, as in SAC)
     :param features_extractor_class: Features extractor to use.
     :param features_extractor_kwargs: Keyword arguments to pass to the features extractor.
     :param normalize_images: Whether to normalize images or not, dividing by 255.0
@@ -294,7 +296,7 @@ class DSACPolicy(BasePolicy):
             **common_kwargs,
             "net_arch": critic_arch,
             "entropy_critic": entropy_critic,
-            "n_critics": n_critics,
+            "n_critics": int(n_critics),
             "share_features_extractor": share_features_extractor,
             "hidden_matmul_dtype": critic_matmul_dtype,
         }
@@ -400,7 +402,7 @@ class MultiInputPolicy(DSACPolicy):
 
 def _check_n_critics(n_critics: int) -> None:
     """Reject a number of reward critics that is not a positive integer."""
-    if isinstance(n_critics, bool) or not isinstance(n_critics, int) or n_critics < 1:
+    if isinstance(n_critics, bool) or not isinstance(n_critics, numbers.Integral) or n_critics < 1:
         raise ValueError(
             f"n_critics={n_critics!r}: the number of reward critics must be an integer >= 1 (default 2, DSAC-T's twin)."
         )
