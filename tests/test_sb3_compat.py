@@ -218,9 +218,12 @@ class RecordExplorationMatrix(BaseCallback):
 @pytest.mark.parametrize("algo", ALGOS)
 def test_gsde_end_to_end_with_noise_resampling(algo, tmp_path):
     model = quick(algo, "Pendulum-v1", setting=(2, True), sde_sample_freq=4, train_freq=12, gradient_steps=3)
+    initial_log_std = model.actor.log_std.detach().clone()
     record = RecordExplorationMatrix()
     model.learn(48, callback=record)
     assert model._n_updates == 3 * 3  # after the rollouts ending at 24, 36 and 48
+    # the actor's loss trains gSDE's log-std, and the target actor follows it
+    assert not th.equal(model.actor.log_std, initial_log_std) and not th.equal(model.actor_target.log_std, initial_log_std)
     # a new matrix every 4 environment steps (rollouts of 12), the warm-up included
     same_as_next = [th.equal(a, b) for a, b in itertools.pairwise(record.matrices)]
     assert same_as_next == [(step + 1) % 4 != 0 for step in range(47)]
