@@ -19,11 +19,12 @@ Speed of DSAC-E and DSAC-T against SB3's SAC, sb3-contrib's TQC and, when ``sbx-
   buffer's pages are all touched first), one subprocess per algorithm, against SAC's.
 
 Every algorithm runs at its own defaults (DSAC-E/T: 3x256 GELU; SAC, TQC: 2x256 ReLU) with batch 256; ``DSACE bf16``
-and ``DSACT bf16`` are the same with ``matmul_precision="bfloat16"``, ``DSACE fp32`` with ``"float32"``. The output
-starts with the CPU model and the instruction-set features that decide the products' speed (AMX, AVX512-BF16, ...).
-The models of one measurement are created in one
-process and timed in alternating rounds (the order reversed every other round); the ratio is the median over rounds
-of (algorithm / SAC) in the same round. Each thread count runs in its own subprocess (JAX fixes its thread count at
+and ``DSACT bf16`` are the same with ``matmul_precision="bfloat16"``, ``DSACE fp32`` with ``"float32"``, ``DSACE R=1``
+with one reward critic (``policy_kwargs={"n_critics": 1}``). The output starts with the CPU model and the
+instruction-set features that decide the products' speed (AMX, AVX512-BF16, ...). The models of one measurement are
+created in one process and timed in alternating rounds (the order reversed every other round); the ratio is the median
+over rounds of (algorithm / SAC) in the same round. Each thread count runs in its own subprocess (JAX fixes its thread
+count at
 import: one thread is ``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1``).
 
     python -m benchmarks.speed [--threads 1 2] [--rounds 3] [--learn-steps 300] [--train-steps 30]
@@ -93,6 +94,7 @@ def algorithms() -> dict[str, Callable[..., BaseAlgorithm]]:
     algos: dict[str, Callable[..., BaseAlgorithm]] = {
         **with_other_precision("DSACE", lambda env, **kwargs: DSACE("MlpPolicy", env, device="cpu", **kwargs)),
         **with_other_precision("DSACT", lambda env, **kwargs: DSACT("MlpPolicy", env, device="cpu", **kwargs)),
+        "DSACE R=1": lambda env, **kwargs: DSACE("MlpPolicy", env, device="cpu", policy_kwargs={"n_critics": 1}, **kwargs),
         "SAC": lambda env, **kwargs: SAC("MlpPolicy", env, device="cpu", **kwargs),
         "TQC": lambda env, **kwargs: TQC("MlpPolicy", env, device="cpu", **kwargs),
     }

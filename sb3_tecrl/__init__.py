@@ -8,13 +8,14 @@ start, costs no torch or SB3 import.
 
 from typing import TYPE_CHECKING, Any
 
+from sb3_tecrl.common.warning_types import NoGradientStepWarning
 from sb3_tecrl.version import __version__
 
 if TYPE_CHECKING:
     from sb3_tecrl.dsace import DSACE
     from sb3_tecrl.dsact import DSACT
 
-__all__ = ["DSACE", "DSACT", "__version__", "env_steps_for", "make_model"]
+__all__ = ["DSACE", "DSACT", "NoGradientStepWarning", "__version__", "env_steps_for", "make_model"]
 
 
 def __getattr__(name: str) -> Any:

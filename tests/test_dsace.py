@@ -13,9 +13,11 @@ from helpers import ConstantStateEnv, ScaledTerminatingEnv
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.utils import set_random_seed
 
-from sb3_tecrl import DSACE, DSACT
+import sb3_tecrl
+from sb3_tecrl import DSACE, DSACT, NoGradientStepWarning
 from sb3_tecrl.common import losses
 from sb3_tecrl.dsace import dsace as dsace_module
+from sb3_tecrl.zoo.hyperparams import hyperparams_entry, hyperparams_path
 
 TINY = dict(net_arch=[16, 16])
 
@@ -68,7 +70,6 @@ def test_unbounded_action_space_is_rejected():
         (dict(entropy_budget=float("inf")), "finite"),
         (dict(separate_entropy_critic=False), "needs the entropy critic"),
         (dict(policy_delay=0), "policy_delay"),
-        (dict(use_sde=True), "gSDE"),
         (dict(entropy_units="nats"), "entropy_units must be 'env'"),
         (dict(warmup_actions="random"), "warmup_actions must be 'uniform'"),
     ],
@@ -99,7 +100,11 @@ def test_defaults_follow_the_spec_except_the_two_set_for_sb3s_regime():
     assert (model.train_freq.frequency, model.gradient_steps) == (1, 1)  # SB3's regime: one env step per gradient step
     # official 1e-4 and 2 (the dsace_paper files, tests/test_regimes.py); the defaults study's values for 1:1
     assert (model.learning_rate, model.ent_coef_learning_rate, model.gamma, model.tau) == (3e-4, 3e-4, 0.99, 0.005)
-    assert (model.batch_size, model.buffer_size, model.learning_starts, model.policy_delay) == (256, 1_000_000, 10_000, 1)
+    # SAC's warm-up for the class; the official 10,000 in the zoo and paper files
+    assert (model.batch_size, model.buffer_size, model.learning_starts, model.policy_delay) == (256, 1_000_000, 100, 1)
+    for name in ("dsace", "dsact", "dsace_paper", "dsact_paper"):
+        assert hyperparams_entry(hyperparams_path(name), "Hopper-v4")["learning_starts"] == 10_000
+    assert model.critic.n_critics == 2 and not model.use_sde and not model.actor.use_sde
     assert model.tau_b == model.tau
     linear_sizes = [layer.weight.shape for layer in model.critic.q_net.layers]
     assert linear_sizes == [(3, 4, 256), (3, 256, 256), (3, 256, 256), (3, 256, 2)]
@@ -510,7 +515,7 @@ def test_env_as_id_gym_env_or_vecenv_and_float_timesteps(env_form: str):
 def test_warns_when_learn_makes_no_gradient_step(learning_starts, total, train_freq, warns, recwarn):
     model = make_model(DSACT, ConstantStateEnv(), learning_starts=learning_starts, train_freq=train_freq)
     model.learn(total)
-    messages = [str(w.message) for w in recwarn if "no gradient step" in str(w.message)]
+    messages = [str(w.message) for w in recwarn if w.category is NoGradientStepWarning]
     assert len(messages) == int(warns)
     assert (model._n_updates == 0) == warns
     if warns:
@@ -524,3 +529,35 @@ def test_no_gradient_step_warning_counts_timesteps_of_earlier_calls(recwarn):
     assert model._n_updates > 0
     model.learn(60)  # starts again at 0
     assert [str(w.message).count("it stops at timestep 60") for w in recwarn] == [1, 1]
+
+
+def test_episode_rollouts_do_not_warn_since_they_may_pass_learning_starts(recwarn):
+    # one rollout of a whole 30-step episode goes past learning_starts=20 although learn() asks for 10 steps
+    model = make_model(DSACT, ConstantStateEnv(max_steps=30), learning_starts=20, train_freq=(1, "episode"), batch_size=8)
+    model.learn(10)
+    assert model.num_timesteps == 30 and model._n_updates == 1  # gradient_steps=1 after the rollout
+    assert not [w for w in recwarn if w.category is NoGradientStepWarning]
+
+
+def test_no_gradient_step_warning_is_the_package_s_own_user_warning_filtered_by_class():
+    assert sb3_tecrl.NoGradientStepWarning is NoGradientStepWarning and issubclass(NoGradientStepWarning, UserWarning)
+    model = make_model(DSACT, ConstantStateEnv(), learning_starts=100)
+    with pytest.warns(NoGradientStepWarning, match="learn\\(\\) will make no gradient step"):
+        model.learn(50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", category=NoGradientStepWarning)
+        model.learn(50)
+
+
+@pytest.mark.parametrize("algo", [DSACE, DSACT])
+def test_a_short_run_with_the_class_defaults_learns_warning_free(algo, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = algo("MlpPolicy", "Pendulum-v1", seed=0, device="cpu")
+        model.learn(150)
+    assert model._n_updates == 50  # after SAC's 100 warm-up steps
+    model.save(tmp_path / "model")
+    loaded = algo.load(tmp_path / "model", device="cpu")
+    obs = np.stack([model.observation_space.sample() for _ in range(8)])
+    assert np.array_equal(loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0])

@@ -44,6 +44,17 @@ def test_select_min_mean_takes_mean_and_std_of_the_smaller_critic_per_sample():
     assert th.allclose(sample, column(2.0, -1.0))
 
 
+@pytest.mark.parametrize("n_critics", [1, 3])
+def test_select_min_mean_with_one_or_three_critics(n_critics):
+    mean = per_critic((1.0, 5.0, 4.0), (2.0, 3.0, 6.0), (0.5, 7.0, 4.5))[:n_critics]
+    std = per_critic((0.5, 1.0, 1.0), (2.0, 4.0, 1.0), (3.0, 2.0, 2.0))[:n_critics]
+    value, sample = select_min_mean(mean, std, noise=column(2.0, -1.0, 1.0))
+    if n_critics == 1:  # the one critic's mean and sample
+        assert th.allclose(value, column(1.0, 5.0, 4.0)) and th.allclose(sample, column(2.0, 4.0, 5.0))
+    else:  # sample 0: critic 2 (0.5 + 2 * 3); sample 1: critic 1 (3 - 1 * 4); sample 2: critic 0 (4 + 1 * 1)
+        assert th.allclose(value, column(0.5, 3.0, 4.0)) and th.allclose(sample, column(6.5, -1.0, 5.0))
+
+
 def test_reward_targets_with_and_without_entropy_bonus():
     rewards, dones = column(1.0, 2.0), column(0.0, 1.0)
     value, sample = column(10.0, 10.0), column(12.0, 8.0)
@@ -63,6 +74,11 @@ def test_std_ema_starts_from_the_first_batch_then_averages():
     std = per_critic((1.0, 1.0), (3.0, 5.0))
     ema = update_std_ema(th.tensor([-1.0, 2.0], dtype=th.float64), std, tau_b=0.5)
     assert th.allclose(ema, th.tensor([1.0, 3.0], dtype=th.float64))
+    # any number of critics, each its own average
+    std = per_critic((1.0, 1.0), (3.0, 5.0), (2.0, 0.0))
+    ema = update_std_ema(th.tensor([-1.0, 2.0, 3.0], dtype=th.float64), std, tau_b=0.5)
+    assert th.allclose(ema, th.tensor([1.0, 3.0, 2.0], dtype=th.float64))
+    assert th.allclose(update_std_ema(th.tensor([4.0], dtype=th.float64), std[:1], tau_b=0.25), th.tensor([3.25]).double())
 
 
 def test_policy_evaluation_loss_by_hand():
@@ -87,6 +103,27 @@ def test_policy_evaluation_loss_by_hand():
     # sigma gets (sigma_^2 - huber(mu_, y_b)) / (sigma_ + 0.1), weighted
     assert std.grad[0, 0, 0].item() == pytest.approx((1 / 1.1) * (1 - 4.5) / 1.1 / 2)
     assert std.grad[1, 0, 0].item() == pytest.approx((4 / 4.1) * (4 - 18) / 2.1 / 2)
+
+
+def test_policy_evaluation_loss_with_one_or_three_critics_by_hand():
+    # the critics of test_policy_evaluation_loss_by_hand, and a third one
+    mean = per_critic((1.0, 2.0), (0.0, 3.0), (5.0, 5.0)).requires_grad_(True)
+    std = per_critic((1.0, 0.5), (2.0, 1.0), (1.0, 1.0)).requires_grad_(True)
+    target, target_sample = column(1.5, 2.0), column(10.0, 1.0)
+    std_ema = th.tensor([1.0, 2.0, 1.0], dtype=th.float64)
+    one = policy_evaluation_loss(mean[:1], std[:1], target, target_sample, std_ema[:1])
+    assert one.item() == pytest.approx((-2.7789256198 - 0.5952380952) / 2, rel=1e-9)
+    # critic 2, sample 0: y_s - mu = 5 clipped to 3 -> y_b = 8; w = 1 / 1.1
+    #   w * [0.5 * 3.5^2 + 1 * (1 - 0.5 * 3^2) / 1.1] = 2.6756198
+    # critic 2, sample 1: y_s - mu = -4 clipped to -3 -> y_b = 2; w * [0.5 * 3^2 + (1 - 4.5) / 1.1] = 1.1983471
+    third = (2.6756198347 + 1.1983471074) / 2
+    two = (-2.7789256198 - 0.5952380952) / 2 + (-11.9105691057 - 1.4876033058) / 2
+    loss = policy_evaluation_loss(mean, std, target, target_sample, std_ema)
+    assert loss.item() == pytest.approx(two + third, rel=1e-9)
+    loss.backward()
+    # each critic's gradient is its own term's: the third one's mean gets w * (mu - y) / B
+    assert mean.grad[2, 0, 0].item() == pytest.approx((1 / 1.1) * (5.0 - 1.5) / 2)
+    assert mean.grad[0, 0, 0].item() == pytest.approx((1 / 1.1) * (1.0 - 1.5) / 2)
 
 
 def test_policy_evaluation_loss_clamps_weight_and_uses_huber_beyond_50():

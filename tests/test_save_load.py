@@ -56,11 +56,14 @@ def test_save_load_round_trips_exactly(algo, ent_coef, tmp_path):
 
 
 @pytest.mark.parametrize("algo", ALGOS)
-def test_resume_equals_an_uninterrupted_run(algo, tmp_path):
-    uninterrupted = trained(algo, ConstantStateEnv(action_dim=2), steps=100)
+@pytest.mark.parametrize(
+    "kwargs", [{}, dict(use_sde=True, sde_sample_freq=8), dict(policy_kwargs=dict(net_arch=[16], n_critics=3))], ids=str
+)
+def test_resume_equals_an_uninterrupted_run(algo, kwargs, tmp_path):
+    uninterrupted = trained(algo, ConstantStateEnv(action_dim=2), steps=100, **kwargs)
     uninterrupted.learn(100, reset_num_timesteps=False)
 
-    first_half = trained(algo, ConstantStateEnv(action_dim=2), steps=100)
+    first_half = trained(algo, ConstantStateEnv(action_dim=2), steps=100, **kwargs)
     first_half.save(tmp_path / "model")
     first_half.save_replay_buffer(tmp_path / "buffer")
     resumed = algo.load(tmp_path / "model", env=ConstantStateEnv(action_dim=2), device="cpu")

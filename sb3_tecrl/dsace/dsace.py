@@ -45,9 +45,8 @@ from sb3_tecrl.common.losses import (
 )
 from sb3_tecrl.common.random_state import capture_random_states, restore_random_states
 from sb3_tecrl.common.torch_layers import bfloat16_matmul_supported
+from sb3_tecrl.common.warning_types import NoGradientStepWarning
 from sb3_tecrl.dsace.policies import (
-    GSDE_UNSUPPORTED,
-    N_REWARD_CRITICS,
     Actor,
     CnnPolicy,
     DSACPolicy,
@@ -77,18 +76,21 @@ class DSACE(OffPolicyAlgorithm):
     (``log pi_env = log pi_sb3 - c`` with ``c = sum_i log((high_i - low_i) / 2)``, 0 for actions in [-1, 1]);
     ``entropy_units="sb3"`` keeps SAC's convention and converts the targets instead (see ``sb3_tecrl.common.entropy``).
 
-    The defaults are the official DSAC-T MuJoCo settings (3x256 GELU networks, batch 256, tau 0.005, a 10k warm-up)
-    except two, set for SB3's sampling regime of one environment step per gradient step (``train_freq=1``,
-    ``gradient_steps=1``, the default here as in SAC): the actor every gradient step (``policy_delay=1``, official 2)
-    and ``learning_rate=3e-4`` (official 1e-4), measured by ``benchmarks/defaults_study.py`` (docs: guide/defaults). The
-    official settings are one name away: ``sb3_tecrl.make_model("dsace_paper", env_id)``.
+    The defaults are the official DSAC-T MuJoCo settings (3x256 GELU networks, batch 256, tau 0.005) except three,
+    set for SB3's sampling regime of one environment step per gradient step (``train_freq=1``, ``gradient_steps=1``,
+    the default here as in SAC): the actor every gradient step (``policy_delay=1``, official 2) and
+    ``learning_rate=3e-4`` (official 1e-4), measured by ``benchmarks/defaults_study.py`` (docs: guide/defaults), and SAC's
+    100-step warm-up (``learning_starts=100``, official 10,000, which the shipped zoo files keep), so that a short run
+    with the class defaults learns as SAC's does. The official settings are one name away:
+    ``sb3_tecrl.make_model("dsace_paper", env_id)``.
 
     :param policy: The policy model to use (MlpPolicy, CnnPolicy, MultiInputPolicy)
     :param env: The environment to learn from (if registered in Gym, can be str)
     :param learning_rate: learning rate of the actor and the critics (Adam); it can be a function of the current
         progress remaining (from 1 to 0). Official DSAC-T: 1e-4 (for 20 environment steps per gradient step)
     :param buffer_size: size of the replay buffer
-    :param learning_starts: how many steps of the model to collect transitions for before learning starts
+    :param learning_starts: how many steps of the model to collect transitions for before learning starts (SAC's 100;
+        the official DSAC-T script and the shipped zoo files: 10,000)
     :param batch_size: Minibatch size for each gradient update
     :param tau: the soft update coefficient of all target networks ("Polyak update", between 0 and 1)
     :param gamma: the discount factor
@@ -141,9 +143,13 @@ class DSACE(OffPolicyAlgorithm):
         steps (one graph for the steps that update the actor, one for those that do not); results equal the eager
         step's up to floating-point rounding. Where this machine cannot compile (no C++ compiler on CPU), a warning
         says so and the step runs eagerly.
-    :param use_sde: gSDE is not supported (raises ``ValueError``), kept for SAC's signature
-    :param sde_sample_freq: kept for SAC's signature, unused
-    :param use_sde_at_warmup: kept for SAC's signature, unused
+    :param use_sde: Whether to use generalized State Dependent Exploration (gSDE) instead of action noise, as in SAC.
+        Every loss applies unchanged (gSDE's squashed Gaussian has closed-form log-probabilities, in
+        ``entropy_units``); the actor and the target actor resample their noise matrices at every gradient step
+    :param sde_sample_freq: Sample a new noise matrix every n steps when using gSDE
+        Default: -1 (only sample at the beginning of the rollout)
+    :param use_sde_at_warmup: Whether to use gSDE instead of uniform sampling during the warm up phase (before
+        learning starts)
     :param stats_window_size: Window size for the rollout logging, specifying the number of episodes to average
         the reported success rate, mean episode length, and mean reward over
     :param tensorboard_log: the log location for tensorboard (if None, no logging)
@@ -173,7 +179,7 @@ class DSACE(OffPolicyAlgorithm):
         env: GymEnv | str,
         learning_rate: float | Schedule = 3e-4,
         buffer_size: int = 1_000_000,
-        learning_starts: int = 10_000,
+        learning_starts: int = 100,
         batch_size: int = 256,
         tau: float = 0.005,
         gamma: float = 0.99,
@@ -220,7 +226,6 @@ class DSACE(OffPolicyAlgorithm):
             policy_delay=policy_delay,
             target_update_interval=target_update_interval,
             matmul_precision=matmul_precision,
-            use_sde=use_sde,
         )
         super().__init__(
             policy,
@@ -238,13 +243,16 @@ class DSACE(OffPolicyAlgorithm):
             replay_buffer_kwargs=replay_buffer_kwargs,
             optimize_memory_usage=optimize_memory_usage,
             n_steps=n_steps,
-            policy_kwargs=policy_kwargs,
+            # a copy: SB3 writes use_sde into it, and a script may share it with SAC
+            policy_kwargs=dict(policy_kwargs or {}),
             stats_window_size=stats_window_size,
             tensorboard_log=tensorboard_log,
             verbose=verbose,
             device=device,
             seed=seed,
-            sde_support=False,
+            use_sde=use_sde,
+            sde_sample_freq=sde_sample_freq,
+            use_sde_at_warmup=use_sde_at_warmup,
             support_multi_env=True,
         )
         self.ent_coef = ent_coef
@@ -315,7 +323,7 @@ class DSACE(OffPolicyAlgorithm):
         )
         self.log_prob_shift = entropy_shift(self.action_space, self.entropy_units)  # type: ignore[arg-type]
         self.temperature_target = self._resolve_temperature_target()
-        self.critic_std_ema = th.full((N_REWARD_CRITICS,), -1.0, device=self.device)
+        self.critic_std_ema = th.full((self.critic.n_critics,), -1.0, device=self.device)
         self.ent_coef_lr_schedule = FloatSchedule(self.ent_coef_learning_rate)
         self._setup_ent_coef()
         self._step = self._gradient_step
@@ -400,6 +408,9 @@ class DSACE(OffPolicyAlgorithm):
         step_stats = []
         for _ in range(gradient_steps):
             self._n_updates += 1
+            if self.use_sde:  # log_std may have changed: new noise matrices (each actor its own), as SAC does
+                self.actor.reset_noise()
+                self.actor_target.reset_noise()
             replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
             update_actor = self._n_updates % self.policy_delay == 0
             step_stats.append(self._step(replay_data, update_actor))
@@ -567,13 +578,15 @@ class DSACE(OffPolicyAlgorithm):
 
     def _warn_if_no_gradient_step(self, total_timesteps: int, num_timesteps_at_start: int) -> None:
         """
-        Warn when a ``learn`` call ends before its number of timesteps passes ``learning_starts``: SB3 then makes no
-        gradient step at all, silently.
+        Warn (:class:`~sb3_tecrl.NoGradientStepWarning`) when a ``learn`` call will end before its number of timesteps
+        passes ``learning_starts``: SB3 then makes no gradient step at all, silently. Only where that is certain: a
+        rollout of whole episodes (``train_freq`` in episodes) may go past ``learning_starts``, so it never warns.
         """
+        if self.train_freq.unit != TrainFrequencyUnit.STEP:
+            return
+        # rollouts of whole train_freq steps: the last one may go past total_timesteps
         steps_per_rollout = self.train_freq.frequency * self.n_envs
-        if self.train_freq.unit == TrainFrequencyUnit.STEP:
-            # rollouts of whole train_freq steps: the last one may go past total_timesteps
-            total_timesteps = math.ceil(total_timesteps / steps_per_rollout) * steps_per_rollout
+        total_timesteps = math.ceil(total_timesteps / steps_per_rollout) * steps_per_rollout
         last_timestep = num_timesteps_at_start + total_timesteps
         if last_timestep <= self.learning_starts:
             warnings.warn(
@@ -581,6 +594,7 @@ class DSACE(OffPolicyAlgorithm):
                 f"learning_starts={self.learning_starts} timesteps (random warm-up actions until then). "
                 f"Train for more than {self.learning_starts - num_timesteps_at_start} timesteps or set learning_starts "
                 f"below {last_timestep}.",
+                NoGradientStepWarning,
                 stacklevel=3,
             )
 
@@ -661,7 +675,6 @@ def _check_hyperparameters(
     policy_delay: int,
     target_update_interval: int,
     matmul_precision: str,
-    use_sde: bool,
 ) -> None:
     """Reject invalid hyperparameters before anything is built, with what to do instead."""
     check_entropy_units(entropy_units)
@@ -670,8 +683,6 @@ def _check_hyperparameters(
             f"warmup_actions must be 'uniform' (SB3's random actions) or 'policy' (the initial stochastic policy, "
             f"the official DSAC-T code's), got {warmup_actions!r}."
         )
-    if use_sde:
-        raise ValueError(GSDE_UNSUPPORTED)
     if not rho > 0:
         raise ValueError(f"rho must be > 0 (it scales the trajectory entropy budget), got {rho}.")
     if not 0.0 <= gamma <= 1.0:

@@ -1,4 +1,4 @@
-import warnings
+import numbers
 from typing import Any, NamedTuple
 
 import torch as th
@@ -24,17 +24,14 @@ LOG_STD_MIN = -20.0
 LOG_STD_MAX = 0.5
 # Added to the softplus of the reward critics' standard deviation output
 MIN_CRITIC_STD = 1e-6
-# Number of reward critics (twin value distributions)
+# Default number of reward critics (DSAC-T's twin value distributions)
 N_REWARD_CRITICS = 2
-GSDE_UNSUPPORTED = (
-    "gSDE (use_sde=True) is not supported by DSAC-E/DSAC-T: their target actor and entropy critic need the squashed "
-    "diagonal Gaussian policy of DSAC-T. Use the default Gaussian exploration or action_noise."
-)
 
 
 class Actor(SACActor):
     """
-    Squashed (tanh) diagonal Gaussian actor, SAC's actor with configurable log-std bounds.
+    Squashed (tanh) diagonal Gaussian actor, SAC's actor with configurable log-std bounds (without gSDE; with gSDE
+    the log-std is SAC's state-independent parameter, unclamped as in SAC).
 
     :param observation_space: Observation space
     :param action_space: Action space
@@ -42,9 +39,15 @@ class Actor(SACActor):
     :param features_extractor: Network to extract features
     :param features_dim: Number of features
     :param activation_fn: Activation function
+    :param use_sde: Whether to use generalized State Dependent Exploration (gSDE) or not
+    :param log_std_init: Initial value of the log standard deviation (gSDE only)
+    :param full_std: Whether to use ``(n_features x n_actions)`` parameters for the std instead of only
+        ``(n_features,)`` (gSDE only)
+    :param use_expln: Use ``expln()`` instead of ``exp()`` to ensure a positive standard deviation (gSDE only)
+    :param clip_mean: Clip the mean output to ``[-clip_mean, clip_mean]`` when > 0 (gSDE only)
     :param normalize_images: Whether to normalize images or not, dividing by 255.0
-    :param log_std_min: Lower bound of the log standard deviation
-    :param log_std_max: Upper bound of the log standard deviation
+    :param log_std_min: Lower bound of the log standard deviation (without gSDE)
+    :param log_std_max: Upper bound of the log standard deviation (without gSDE)
     :param hidden_matmul_dtype: dtype in which the hidden layers compute (``th.bfloat16``: their matrix products and
         activations, by autocast), ``None`` for the parameters' dtype; the mean and log-std heads and everything after
         them stay in the parameters' dtype
@@ -58,6 +61,11 @@ class Actor(SACActor):
         features_extractor: nn.Module,
         features_dim: int,
         activation_fn: type[nn.Module] = nn.GELU,
+        use_sde: bool = False,
+        log_std_init: float = -3,
+        full_std: bool = True,
+        use_expln: bool = False,
+        clip_mean: float = 2.0,
         normalize_images: bool = True,
         log_std_min: float = LOG_STD_MIN,
         log_std_max: float = LOG_STD_MAX,
@@ -70,6 +78,11 @@ class Actor(SACActor):
             features_extractor=features_extractor,
             features_dim=features_dim,
             activation_fn=activation_fn,
+            use_sde=use_sde,
+            log_std_init=log_std_init,
+            full_std=full_std,
+            use_expln=use_expln,
+            clip_mean=clip_mean,
             normalize_images=normalize_images,
         )
         if not log_std_min < log_std_max:
@@ -80,21 +93,22 @@ class Actor(SACActor):
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
-        for key in ("use_sde", "log_std_init", "full_std", "use_expln", "clip_mean"):
-            data.pop(key)
         data.update(log_std_min=self.log_std_min, log_std_max=self.log_std_max, hidden_matmul_dtype=self.hidden_matmul_dtype)
         return data
 
     def get_action_dist_params(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor, dict[str, th.Tensor]]:
         """
         :param obs: Observation
-        :return: Mean and clamped log standard deviation of the (pre-tanh) Gaussian, and no extra keyword arguments.
+        :return: Mean and clamped log standard deviation of the (pre-tanh) Gaussian, and no extra keyword arguments;
+            with gSDE, SAC's (the log-std parameter and the latent features of the noise)
         """
         features = self.extract_features(obs, self.features_extractor)
         dtype = self.hidden_matmul_dtype
         with th.autocast(features.device.type, dtype=dtype or th.bfloat16, enabled=dtype is not None):
             latent_pi = self.latent_pi(features)
         latent_pi = latent_pi.to(features.dtype)
+        if self.use_sde:  # SAC's gSDE parameters
+            return self.mu(latent_pi), self.log_std, {"latent_sde": latent_pi}
         log_std = self.log_std(latent_pi)  # type: ignore[operator]
         return self.mu(latent_pi), th.clamp(log_std, self.log_std_min, self.log_std_max), {}
 
@@ -103,21 +117,21 @@ class CriticValues(NamedTuple):
     """Outputs of :class:`EnsembleCritic` for a batch of (state, action) pairs."""
 
     mean: th.Tensor
-    """Means of the reward value distributions, ``(2, batch, 1)``."""
+    """Means of the reward value distributions, ``(n_critics, batch, 1)``."""
     std: th.Tensor
-    """Standard deviations of the reward value distributions, ``(2, batch, 1)``."""
+    """Standard deviations of the reward value distributions, ``(n_critics, batch, 1)``."""
     entropy: th.Tensor | None
     """Entropy critic ``Q_e(s, a)``, ``(batch, 1)``; ``None`` without an entropy critic."""
 
 
 class EnsembleCritic(BaseModel):
     """
-    The twin Gaussian reward critics ``Q_r1``, ``Q_r2`` and, optionally, the entropy critic ``Q_e``, evaluated as one
-    ensemble of MLPs on ``[features(s), a]``.
+    The Gaussian reward critics ``Q_r1 .. Q_rR`` (``R = n_critics``, DSAC-T's twin by default) and, optionally, the
+    entropy critic ``Q_e``, evaluated as one ensemble of MLPs on ``[features(s), a]``.
 
     Every member has two outputs. A reward critic reads them as ``(mu, softplus(raw) + 1e-6)``; the entropy critic
     uses its first output only (the second is unused: it only keeps all members the same shape, so that one batched
-    matrix product per layer serves all three critics).
+    matrix product per layer serves all the critics).
 
     :param observation_space: Observation space
     :param action_space: Action space
@@ -127,6 +141,7 @@ class EnsembleCritic(BaseModel):
     :param activation_fn: Activation function
     :param normalize_images: Whether to normalize images or not, dividing by 255.0
     :param entropy_critic: Whether to add the entropy critic ``Q_e`` (DSAC-E) or not (DSAC-T)
+    :param n_critics: Number of reward critics (>= 1)
     :param share_features_extractor: Whether the features extractor is shared with the actor; it is then trained by
         the actor's loss only
     :param hidden_matmul_dtype: dtype of the inputs of the matrix products that compute the hidden layers
@@ -145,6 +160,7 @@ class EnsembleCritic(BaseModel):
         activation_fn: type[nn.Module] = nn.GELU,
         normalize_images: bool = True,
         entropy_critic: bool = True,
+        n_critics: int = N_REWARD_CRITICS,
         share_features_extractor: bool = False,
         hidden_matmul_dtype: th.dtype | None = None,
     ):
@@ -153,7 +169,8 @@ class EnsembleCritic(BaseModel):
         )
         self.share_features_extractor = share_features_extractor
         self.entropy_critic = entropy_critic
-        n_members = N_REWARD_CRITICS + int(entropy_critic)
+        self.n_critics = n_critics
+        n_members = n_critics + int(entropy_critic)
         input_dim = features_dim + get_action_dim(self.action_space)
         self.q_net = EnsembleMLP(n_members, input_dim, 2, net_arch, activation_fn, hidden_matmul_dtype)
 
@@ -173,9 +190,9 @@ class EnsembleCritic(BaseModel):
         :return: the critics' values
         """
         out = self.q_net(th.cat([features, actions], dim=1), frozen)
-        reward_out = out[:N_REWARD_CRITICS]
+        reward_out = out[: self.n_critics]
         std = F.softplus(reward_out[..., 1:]) + MIN_CRITIC_STD
-        entropy = out[N_REWARD_CRITICS, :, :1] if self.entropy_critic else None
+        entropy = out[self.n_critics, :, :1] if self.entropy_critic else None
         return CriticValues(reward_out[..., :1], std, entropy)
 
     def forward(self, obs: PyTorchObs, actions: th.Tensor) -> CriticValues:
@@ -192,8 +209,9 @@ class DSACPolicy(BasePolicy):
     :param net_arch: Hidden layers of actor and critics: a list, or ``dict(pi=[...], qf=[...])``.
         Default: 3 layers of 256 units (official DSAC-T)
     :param activation_fn: Activation function (default GELU, official DSAC-T)
-    :param log_std_min: Lower bound of the actor's log standard deviation
-    :param log_std_max: Upper bound of the actor's log standard deviation (0.5 in DSAC-T, 2 in SB3's SAC)
+    :param log_std_min: Lower bound of the actor's log standard deviation (without gSDE)
+    :param log_std_max: Upper bound of the actor's log standard deviation (0.5 in DSAC-T, 2 in SB3's SAC; without
+        gSDE, whose log-std parameter is unclamped, as in SAC)
     :param features_extractor_class: Features extractor to use.
     :param features_extractor_kwargs: Keyword arguments to pass to the features extractor.
     :param normalize_images: Whether to normalize images or not, dividing by 255.0
@@ -204,13 +222,13 @@ class DSACPolicy(BasePolicy):
         ``separate_entropy_critic``); required, so that another algorithm (e.g. ``SAC.load`` of a DSACE file) building
         this policy fails with a clear error
     :param share_features_extractor: Whether to share the features extractor between the actor and the critics
-    :param use_sde: gSDE is not supported: only ``False`` is accepted (SAC writes it into a shared ``policy_kwargs``)
-    :param n_critics: Number of reward critics, accepted for SAC's ``policy_kwargs``: DSAC-T's reward critic is a twin
-        pair, so only 2 is valid
-    :param log_std_init: SAC's gSDE-only option, accepted for SAC's ``policy_kwargs``; without gSDE it does nothing,
-        in SAC as here (warns)
-    :param use_expln: SAC's gSDE-only option (see ``log_std_init``)
-    :param clip_mean: SAC's gSDE-only option (see ``log_std_init``)
+    :param use_sde: Whether to use generalized State Dependent Exploration (gSDE) or not (set by the algorithm from
+        its ``use_sde``, as in SAC). The actor and the target actor then sample with their own noise matrices
+    :param n_critics: Number of reward critics (>= 1; default 2, DSAC-T's twin): per sample, the one with the smallest
+        mean gives the next value, and the smallest mean is the actor's reward value
+    :param log_std_init: Initial value of the log standard deviation (gSDE only, as in SAC)
+    :param use_expln: Use ``expln()`` instead of ``exp()`` to ensure a positive standard deviation (gSDE only, as in SAC)
+    :param clip_mean: Clip the actor's mean to ``[-clip_mean, clip_mean]`` when > 0 (gSDE only, as in SAC)
     :param critic_matmul_dtype: dtype of the inputs of the critics' hidden-layer matrix products, ``None`` for float32
         (set by the algorithm from its ``matmul_precision``)
     :param actor_matmul_dtype: dtype in which the actor's hidden layers compute, ``None`` for float32 (likewise)
@@ -239,15 +257,13 @@ class DSACPolicy(BasePolicy):
         share_features_extractor: bool = False,
         use_sde: bool = False,
         n_critics: int = N_REWARD_CRITICS,
-        log_std_init: float | None = None,
-        use_expln: bool | None = None,
-        clip_mean: float | None = None,
+        log_std_init: float = -3,
+        use_expln: bool = False,
+        clip_mean: float = 2.0,
         critic_matmul_dtype: th.dtype | None = None,
         actor_matmul_dtype: th.dtype | None = None,
     ):
-        if use_sde:
-            raise ValueError(GSDE_UNSUPPORTED)
-        _check_sac_policy_options(n_critics, log_std_init=log_std_init, use_expln=use_expln, clip_mean=clip_mean)
+        _check_n_critics(n_critics)
         if entropy_critic is None:
             raise ValueError(
                 "DSACPolicy is built by sb3_tecrl's DSACE or DSACT, which set entropy_critic: this is a DSACE/DSACT model, "
@@ -278,17 +294,25 @@ class DSACPolicy(BasePolicy):
             "activation_fn": activation_fn,
             "normalize_images": normalize_images,
         }
+        self.actor_options = dict(
+            log_std_min=log_std_min,
+            log_std_max=log_std_max,
+            use_sde=use_sde,
+            log_std_init=log_std_init,
+            use_expln=use_expln,
+            clip_mean=clip_mean,
+        )
         self.actor_kwargs = {
             **common_kwargs,
             "net_arch": actor_arch,
-            "log_std_min": log_std_min,
-            "log_std_max": log_std_max,
+            **self.actor_options,
             "hidden_matmul_dtype": actor_matmul_dtype,
         }
         self.critic_kwargs = {
             **common_kwargs,
             "net_arch": critic_arch,
             "entropy_critic": entropy_critic,
+            "n_critics": int(n_critics),
             "share_features_extractor": share_features_extractor,
             "hidden_matmul_dtype": critic_matmul_dtype,
         }
@@ -321,14 +345,14 @@ class DSACPolicy(BasePolicy):
             dict(
                 net_arch=self.net_arch,
                 activation_fn=self.activation_fn,
-                log_std_min=self.actor_kwargs["log_std_min"],
-                log_std_max=self.actor_kwargs["log_std_max"],
+                **self.actor_options,
                 lr_schedule=self._dummy_schedule,  # not needed for loading the policy alone
                 optimizer_class=self.optimizer_class,
                 optimizer_kwargs=self.optimizer_kwargs,
                 features_extractor_class=self.features_extractor_class,
                 features_extractor_kwargs=self.features_extractor_kwargs,
                 entropy_critic=self.critic_kwargs["entropy_critic"],
+                n_critics=self.critic_kwargs["n_critics"],
                 share_features_extractor=self.share_features_extractor,
                 critic_matmul_dtype=self.critic_kwargs["hidden_matmul_dtype"],
                 actor_matmul_dtype=self.actor_kwargs["hidden_matmul_dtype"],
@@ -343,6 +367,14 @@ class DSACPolicy(BasePolicy):
     def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> EnsembleCritic:
         critic_kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
         return EnsembleCritic(**critic_kwargs).to(self.device)
+
+    def reset_noise(self, batch_size: int = 1) -> None:
+        """
+        Sample new weights for the actor's exploration matrix, when using gSDE (as SAC's policy does).
+
+        :param batch_size: number of matrices (one per environment)
+        """
+        self.actor.reset_noise(batch_size=batch_size)
 
     def forward(self, obs: PyTorchObs, deterministic: bool = False) -> th.Tensor:
         return self._predict(obs, deterministic=deterministic)
@@ -385,17 +417,9 @@ class MultiInputPolicy(DSACPolicy):
         super().__init__(*args, features_extractor_class=features_extractor_class, **kwargs)
 
 
-def _check_sac_policy_options(n_critics: int, **gsde_options: Any) -> None:
-    """Accept what SAC's ``policy_kwargs`` may hold: ``n_critics=2`` and gSDE-only options, which do nothing (warned)."""
-    if n_critics != N_REWARD_CRITICS:
+def _check_n_critics(n_critics: int) -> None:
+    """Reject a number of reward critics that is not a positive integer."""
+    if isinstance(n_critics, bool) or not isinstance(n_critics, numbers.Integral) or n_critics < 1:
         raise ValueError(
-            f"n_critics={n_critics}: DSAC-E and DSAC-T use a twin reward critic (two Gaussian value distributions, the "
-            f"smaller mean is taken), so n_critics must be {N_REWARD_CRITICS}; remove it from policy_kwargs."
-        )
-    given = sorted(name for name, value in gsde_options.items() if value is not None)
-    if given:
-        warnings.warn(
-            f"policy_kwargs {given} only act with gSDE (use_sde=True), which DSAC-E/DSAC-T do not support: they are "
-            "ignored, as SAC ignores them without gSDE. Remove them to silence this warning.",
-            stacklevel=3,
+            f"n_critics={n_critics!r}: the number of reward critics must be an integer >= 1 (default 2, DSAC-T's twin)."
         )
