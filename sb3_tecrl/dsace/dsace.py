@@ -1,5 +1,6 @@
 import io
 import math
+import os
 import pathlib
 import warnings
 from collections import defaultdict
@@ -24,6 +25,8 @@ from stable_baselines3.common.type_aliases import (
 from stable_baselines3.common.utils import FloatSchedule, get_parameters_by_name, polyak_update, update_learning_rate
 from stable_baselines3.common.vec_env import VecEnv
 
+from sb3_tecrl.checkpoint import complete_set_hint
+from sb3_tecrl.common.atomic import check_pickle_complete, check_zip_complete, load_path, save_atomically
 from sb3_tecrl.common.entropy import (
     check_entropy_units,
     check_finite,
@@ -582,16 +585,41 @@ class DSACE(OffPolicyAlgorithm):
         run exactly (on CPU, with the same environment state), and the algorithm's name (``DSACE`` or ``DSACT``).
         A loaded model whose saved states were not restored yet saves those.
 
+        A path is written atomically (a temporary file in the same folder, fsynced, then renamed onto it): a kill, a
+        power loss or a full disk during the save leaves the previous file; a file object is written as SB3 does.
+
         :param path: path to the file where the rl agent should be saved
         :param exclude: name of parameters that should be excluded in addition to the default ones
         :param include: name of parameters that might be excluded but should be included anyway
         """
         self.random_states = self._random_states_to_restore or capture_random_states(self.action_space)
         self.saved_algorithm = self.algorithm_name
+        sb3_save = super().save
         try:
-            super().save(path, exclude, include)
+            save_atomically(path, "zip", lambda file: sb3_save(file, exclude, include))
         finally:
             del self.random_states, self.saved_algorithm
+
+    def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
+        """
+        Save the replay buffer as a pickle file, as SB3 does, atomically (see :meth:`save`).
+
+        :param path: path to the file where the replay buffer should be saved (``.pkl`` is added when it has no suffix)
+        """
+        save_atomically(path, "pkl", super().save_replay_buffer)
+
+    def load_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase, truncate_last_traj: bool = True) -> None:
+        """
+        Load a replay buffer saved by :meth:`save_replay_buffer`, as SB3 does; a truncated file raises an
+        ``IncompleteFileError`` (a ``ValueError``) that names it.
+
+        :param path: path to the pickled replay buffer
+        :param truncate_last_traj: as in SB3 (for ``HerReplayBuffer``)
+        """
+        if isinstance(path, str | os.PathLike):
+            file = load_path(path, "pkl")
+            check_pickle_complete(file, complete_set_hint)
+        super().load_replay_buffer(path, truncate_last_traj)
 
     @classmethod
     def load(  # type: ignore[override]
@@ -608,8 +636,13 @@ class DSACE(OffPolicyAlgorithm):
         Load the model from a zip-file, as SB3 does. The random generators' states saved with it are kept on the model
         and restored by the first ``learn(..., reset_num_timesteps=False)`` (exact resume), so that loading alone
         (e.g. for prediction) leaves the global generators of Python, NumPy and torch alone.
-        The parameters are those of ``BaseAlgorithm.load``.
+        The parameters are those of ``BaseAlgorithm.load``. A truncated or corrupted file raises an
+        ``IncompleteFileError`` (a ``ValueError``) that names it.
         """
+        if isinstance(path, str | os.PathLike):
+            file = load_path(path, "zip")
+            if file.exists():
+                check_zip_complete(file, complete_set_hint)
         model = super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
         model._random_states_to_restore = model.__dict__.pop("random_states", None)
         return model
