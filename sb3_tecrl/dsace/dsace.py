@@ -47,6 +47,7 @@ from sb3_tecrl.common.losses import (
 )
 from sb3_tecrl.common.random_state import capture_random_states, restore_random_states
 from sb3_tecrl.common.torch_layers import bfloat16_matmul_supported
+from sb3_tecrl.common.validation import as_number, check_choice, check_integer, check_rate, check_real
 from sb3_tecrl.dsace.policies import (
     GSDE_UNSUPPORTED,
     N_REWARD_CRITICS,
@@ -206,6 +207,24 @@ class DSACE(OffPolicyAlgorithm):
         _init_setup_model: bool = True,
     ):
         _check_hyperparameters(
+            policy=policy,
+            learning_rate=learning_rate,
+            buffer_size=buffer_size,
+            learning_starts=learning_starts,
+            batch_size=batch_size,
+            tau=tau,
+            train_freq=train_freq,
+            gradient_steps=gradient_steps,
+            n_steps=n_steps,
+            ent_coef=ent_coef,
+            ent_coef_learning_rate=ent_coef_learning_rate,
+            target_entropy=target_entropy,
+            tau_b=tau_b,
+            sde_sample_freq=sde_sample_freq,
+            stats_window_size=stats_window_size,
+            verbose=verbose,
+            seed=seed,
+            device=device,
             gamma=gamma,
             rho=rho,
             entropy_budget=entropy_budget,
@@ -669,6 +688,24 @@ class DSACE(OffPolicyAlgorithm):
 
 
 def _check_hyperparameters(
+    policy: str | type[DSACPolicy],
+    learning_rate: float | Schedule,
+    buffer_size: int,
+    learning_starts: int,
+    batch_size: int,
+    tau: float,
+    train_freq: int | tuple[int, str],
+    gradient_steps: int,
+    n_steps: int,
+    ent_coef: str | float,
+    ent_coef_learning_rate: float | Schedule,
+    target_entropy: str | float,
+    tau_b: float | None,
+    sde_sample_freq: int,
+    stats_window_size: int,
+    verbose: int,
+    seed: int | None,
+    device: th.device | str,
     gamma: float,
     rho: float,
     entropy_budget: float | None,
@@ -681,7 +718,38 @@ def _check_hyperparameters(
     matmul_precision: str,
     use_sde: bool,
 ) -> None:
-    """Reject invalid hyperparameters before anything is built, with what to do instead."""
+    """
+    Reject invalid hyperparameters before anything is built, with what to do instead: every number and string of the
+    signature gets a ``ValueError`` that names it, its value and its valid range.
+    """
+    if isinstance(policy, str):
+        check_choice("policy", policy, DSACE.policy_aliases)
+    check_rate("learning_rate", learning_rate)
+    check_rate("ent_coef_learning_rate", ent_coef_learning_rate)
+    check_integer("buffer_size", buffer_size, 1)
+    check_integer("learning_starts", learning_starts, 0)
+    check_integer("batch_size", batch_size, 1)
+    check_real("tau", tau, 0.0, 1.0, low_open=True)
+    if tau_b is not None:
+        check_real("tau_b", tau_b, 0.0, 1.0, low_open=True)
+    check_real("gamma", gamma, 0.0, 1.0)
+    _check_train_freq(train_freq)
+    check_integer("gradient_steps", gradient_steps, 1, also=(-1,))
+    check_integer("n_steps", n_steps, 1)
+    check_integer("policy_delay", policy_delay, 1)
+    check_integer("target_update_interval", target_update_interval, 1)
+    check_integer("sde_sample_freq", sde_sample_freq, -1)
+    check_integer("stats_window_size", stats_window_size, 1)
+    check_integer("verbose", verbose, 0)
+    if seed is not None:
+        check_integer("seed", seed, 0, maximum=2**32 - 1)  # NumPy's seeding range
+    _check_ent_coef(ent_coef)
+    if not (isinstance(target_entropy, str) and target_entropy == "auto"):
+        check_real("target_entropy (a number, or 'auto' for -dim(A))", target_entropy)
+    check_real("rho", rho, 0.0, low_open=True)
+    if entropy_budget is not None:
+        check_real("entropy_budget", entropy_budget)
+    _check_device(device)
     check_entropy_units(entropy_units)
     if warmup_actions not in WARMUP_ACTIONS:
         raise ValueError(
@@ -690,13 +758,7 @@ def _check_hyperparameters(
         )
     if use_sde:
         raise ValueError(GSDE_UNSUPPORTED)
-    if not rho > 0:
-        raise ValueError(f"rho must be > 0 (it scales the trajectory entropy budget), got {rho}.")
-    if not 0.0 <= gamma <= 1.0:
-        raise ValueError(f"gamma must be in [0, 1], got {gamma}.")
-    if entropy_budget is not None:
-        check_finite("entropy_budget", float(entropy_budget))
-    elif trajectory_entropy_constraint and gamma >= 1.0:
+    if entropy_budget is None and trajectory_entropy_constraint and gamma >= 1.0:
         raise ValueError(
             f"gamma={gamma} makes the trajectory entropy budget rho * H0 / (1 - gamma) infinite: use gamma < 1, "
             "pass an explicit entropy_budget, or set trajectory_entropy_constraint=False."
@@ -712,12 +774,33 @@ def _check_hyperparameters(
             "trajectory_entropy_constraint=True needs the entropy critic: set separate_entropy_critic=True, "
             "or turn both off (DSAC-T)."
         )
-    if matmul_precision not in MATMUL_PRECISIONS:
-        raise ValueError(f"matmul_precision must be one of {MATMUL_PRECISIONS}, got {matmul_precision!r}.")
-    if policy_delay < 1 or target_update_interval < 1:
-        raise ValueError(
-            f"policy_delay and target_update_interval must be >= 1, got {policy_delay} and {target_update_interval}."
-        )
+    check_choice("matmul_precision", matmul_precision, MATMUL_PRECISIONS)
+
+
+def _check_train_freq(train_freq: int | tuple[int, str]) -> None:
+    """:raises ValueError: unless ``train_freq`` is an integer >= 1 or a tuple (integer >= 1, ``"step"``/``"episode"``)"""
+    frequency, unit = train_freq if isinstance(train_freq, tuple) and len(train_freq) == 2 else (train_freq, "step")
+    check_integer("train_freq (or its frequency in a (frequency, unit) tuple)", frequency, 1)
+    check_choice("the unit of train_freq", unit, [member.value for member in TrainFrequencyUnit])
+
+
+def _check_ent_coef(ent_coef: str | float) -> None:
+    """:raises ValueError: unless ``ent_coef`` is ``"auto"``, ``"auto_<initial value > 0>"`` or a fixed number >= 0"""
+    if not isinstance(ent_coef, str):
+        check_real("ent_coef (a fixed temperature)", ent_coef, 0.0)
+    elif ent_coef.startswith("auto_"):
+        check_real(f"The initial value of ent_coef={ent_coef!r}", as_number(ent_coef[5:]), 0.0, low_open=True)
+    elif ent_coef != "auto":
+        raise ValueError(f"ent_coef must be 'auto', 'auto_<initial value>' (e.g. 'auto_0.1') or a number, got {ent_coef!r}.")
+
+
+def _check_device(device: th.device | str) -> None:
+    """:raises ValueError: unless ``device`` is ``"auto"``, a torch device or a string torch reads as one"""
+    if isinstance(device, str) and device != "auto":
+        try:
+            th.device(device)
+        except RuntimeError as error:
+            raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:<index>', ... got {device!r} ({error}).") from error
 
 
 def _check_action_space(action_space: spaces.Space) -> None:
