@@ -25,6 +25,7 @@ from torch.nn.utils import parameters_to_vector
 
 import sb3_tecrl
 from sb3_tecrl import DSACE, DSACT
+from sb3_tecrl.checkpoint import latest_checkpoint, read_sets
 from sb3_tecrl.regimes import n_envs_of
 from sb3_tecrl.zoo import envs as zoo_envs
 from sb3_tecrl.zoo.hyperparams import hyperparams_path
@@ -391,6 +392,15 @@ def test_save_replay_buffer_and_continue_training(two_runs_each, algo: str):
     # the second run started from the first's 400 transitions
     assert load_from_pkl(second).pos == 800
     assert "g: 8.0" in (two_runs_each / "logs" / algo / "Pendulum-v1_2" / "Pendulum-v1" / "args.yml").read_text()
+
+
+@pytest.mark.parametrize("algo", ["dsace", "dsact"])
+def test_save_freq_writes_checkpoint_sets_that_a_kill_cannot_break(two_runs_each, algo: str):
+    # --save-freq goes through sb3_tecrl's CheckpointCallback: SB3's file names, plus a manifest per set, no temporary file
+    folder = two_runs_each / "logs" / algo / "Pendulum-v1_1"
+    assert [checkpoint.steps for checkpoint in read_sets(folder)] == [200, 400]
+    assert latest_checkpoint(folder).files == {"model": folder / "rl_model_400_steps.zip"}
+    assert not list(folder.glob(".*"))
 
 
 @pytest.mark.parametrize("load", [["--load-best"], ["--load-checkpoint", "200"], ["--load-last-checkpoint"]])
