@@ -10,8 +10,10 @@ so a set is complete exactly when its manifest exists and its files match it; a 
 since the last complete set, never an earlier set.
 """
 
+import functools
 import json
 import os
+import pickle
 import re
 import warnings
 from dataclasses import dataclass
@@ -182,7 +184,7 @@ def save_checkpoint(
         writers["replay_buffer"] = model.save_replay_buffer  # type: ignore[attr-defined]
     vec_normalize = model.get_vec_normalize_env()
     if save_vecnormalize and vec_normalize is not None:
-        writers["vecnormalize"] = vec_normalize.save
+        writers["vecnormalize"] = functools.partial(pickle.dump, vec_normalize)  # what VecNormalize.save(path) writes
     files = {}
     for kind, write in writers.items():
         infix, extension = KINDS[kind]

@@ -114,14 +114,21 @@ def save_atomically(path: PathOrFile, suffix: str, write: Callable[[PathOrFile],
 def check_zip_complete(path: str | os.PathLike, hint: Callable[[pathlib.Path], str] | None = None) -> None:
     """
     :param hint: called on failure: what to use instead of ``path`` (e.g. an earlier checkpoint), for the message
-    :raises IncompleteFileError: when the zip file ``path`` is truncated or a member fails its CRC check
-        (it reads the whole file)
+    :raises IncompleteFileError: when the zip file ``path`` is truncated (also where what is left of it reads as a zip
+        stored inside it) or a member fails its CRC check (it reads the whole file)
     """
     try:
         with zipfile.ZipFile(path) as archive:
             bad_member = archive.testzip()
+            first_offset = min((member.header_offset for member in archive.infolist()), default=0)
     except (zipfile.BadZipFile, EOFError, zlib.error) as error:
         raise incomplete_file_error(path, f"not a complete zip file: {error}", _hint(path, hint)) from error
+    if first_offset != 0:
+        # zipfile reads the last central directory it finds: in a cut SB3 file, that of a zip inside a member (torch's)
+        reason = (
+            f"its zip directory starts {first_offset} bytes into the file: what is left is a zip inside one of its members"
+        )
+        raise incomplete_file_error(path, reason, _hint(path, hint))
     if bad_member is not None:
         raise incomplete_file_error(path, f"its member {bad_member} fails its CRC check", _hint(path, hint))
 
