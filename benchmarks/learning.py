@@ -6,8 +6,9 @@ Learning-curve runner: panels of algorithms x tasks x seeds, deterministic evalu
     python -m benchmarks.learning report [--panel P]
 
 The panels (what runs, in which sampling regime, and where the files go) are defined in ``benchmarks.panel``.
-``run`` skips finished runs and resumes unfinished ones from their last checkpoint (model and replay buffer, kept in
-``benchmarks/runs/``, not committed): commit a finished run's result files at once, since a later start may be on a
+``run`` skips finished runs and resumes unfinished ones from their last complete checkpoint set (model and replay
+buffer, written atomically by ``sb3_tecrl.checkpoint``, kept in ``benchmarks/runs/``, not committed; a killed run loses
+only the steps since its last evaluation): commit a finished run's result files at once, since a later start may be on a
 machine without the checkpoints. Each worker is one process with one torch thread (two processes with two threads on
 two cores thrash). Every run measures its CPU time (seconds of one core, evaluations excluded) and wall time.
 ``status`` lists the runs still to do with an estimate of their CPU time (from the finished runs' measured cost);
@@ -52,6 +53,7 @@ from benchmarks.panel import (
     zoo_log_dir,
 )
 from sb3_tecrl import DSACE
+from sb3_tecrl.checkpoint import latest_checkpoint, read_sets, save_checkpoint
 from sb3_tecrl.zoo.hyperparams import algorithm_kwargs, hyperparams_path
 
 VERSIONED_PACKAGES = ("sb3-tecrl", "torch", "stable-baselines3", "sb3-contrib", "gymnasium", "mujoco", "numpy")
@@ -118,7 +120,9 @@ class RunClock:
 class EvaluateAndCheckpoint(BaseCallback):
     """
     Every ``task.eval_freq`` environment or gradient steps (and before the first step of a new run): a deterministic
-    evaluation on a separate env, DSAC-E's entropy diagnostics, then a checkpoint to resume from.
+    evaluation on a separate env, DSAC-E's entropy diagnostics, then a checkpoint set to resume from (model and replay
+    buffer, see :func:`sb3_tecrl.checkpoint.save_checkpoint`; only the newest complete set is kept), saved at the next
+    rollout boundary, where the step's transition is stored and its gradient steps made.
     """
 
     def __init__(self, panel: str, task: Task, algo: str, seed: int, clock: RunClock):
@@ -127,6 +131,7 @@ class EvaluateAndCheckpoint(BaseCallback):
         self.eval_env = Monitor(gym.make(task.env_id))
         self.eval_env.reset(seed=10_000 + seed)
         self.last_evaluated = -1
+        self.checkpoint_due = False
 
     def progress(self) -> int:
         """:return: the run's progress in the unit of its evaluation period"""
@@ -143,9 +148,23 @@ class EvaluateAndCheckpoint(BaseCallback):
             self.evaluate()
         return True
 
+    def _on_rollout_start(self) -> None:
+        if self.checkpoint_due:
+            self.checkpoint()
+
     def _on_training_end(self) -> None:
         if self.last_evaluated < self.num_timesteps:
             self.evaluate()  # the budget's end, when it falls between two periods
+        if self.checkpoint_due:
+            self.checkpoint()
+
+    def checkpoint(self) -> None:
+        started_cpu = time.process_time()
+        save_checkpoint(
+            self.model, run_dir(self.task.env_id, self.algo, self.seed, self.panel), save_replay_buffer=True, keep_last=1
+        )
+        self.checkpoint_due = False
+        self.clock.exclude(started_cpu)
 
     def path(self, suffix: str = "") -> Path:
         return result_path(self.task.env_id, self.algo, self.seed, suffix, self.panel)
@@ -172,9 +191,7 @@ class EvaluateAndCheckpoint(BaseCallback):
             append_row(
                 self.path("_entropy"), dict(timesteps=self.num_timesteps, **entropy_tracking(self.model, self.eval_env))
             )
-        folder = run_dir(self.task.env_id, self.algo, self.seed, self.panel)
-        self.model.save(folder / "model")
-        self.model.save_replay_buffer(folder / "replay_buffer")
+        self.checkpoint_due = True
         self.clock.exclude(started_cpu)
 
 
@@ -195,9 +212,9 @@ def resume_or_create(panel: str, task: Task, algo_name: str, seed: int) -> tuple
     paths = {suffix: result_path(task.env_id, algo_name, seed, suffix, panel) for suffix in ("", "_entropy", "_train")}
     done = read_rows(paths[""])
     zoo_folder = zoo_log_dir(task.env_id, algo_name, seed, panel)
-    if done and (folder / "model.zip").exists():
-        model = PANELS[panel].algos[algo_name].cls.load(folder / "model", env=make_env(task, seed), device="cpu")
-        model.load_replay_buffer(folder / "replay_buffer")
+    checkpoint = latest_checkpoint(folder) if done else None
+    if checkpoint is not None:
+        model = checkpoint.load(PANELS[panel].algos[algo_name].cls, env=make_env(task, seed), device="cpu")
         for suffix in ("", "_entropy"):
             keep_rows_up_to(paths[suffix], model.num_timesteps)
         keep_zoo_evaluations_up_to(zoo_folder, model.num_timesteps)
@@ -296,7 +313,7 @@ def cell_state(panel: str, task: str, algo: str, seed: int) -> tuple[float, floa
     if info.exists():
         return 1.0, json.loads(info.read_text())["cpu_seconds"] / 60
     rows = read_rows(result_path(task, algo, seed, "", panel))
-    if not rows or not (run_dir(task, algo, seed, panel) / "model.zip").exists():
+    if not rows or not read_sets(run_dir(task, algo, seed, panel)):
         return 0.0, None
     return rows[-1]["timesteps"] / PANELS[panel].tasks[task].budget, None
 

@@ -11,6 +11,7 @@ import pytest
 
 from benchmarks import learning, panel, report
 from benchmarks.diagnostics import discounted_future_sum
+from sb3_tecrl.checkpoint import read_sets
 
 
 @pytest.fixture
@@ -191,8 +192,9 @@ def test_status_costs_what_is_left_from_the_finished_runs(folders, monkeypatch):
     for seed, checkpoint in ((1, True), (2, False)):  # half-way, with and without a checkpoint on this machine
         panel.append_row(panel.result_path("b", "X", seed, "", "synthetic"), dict(timesteps=500, mean=0.0))
         if checkpoint:
-            panel.run_dir("b", "X", seed, "synthetic").mkdir(parents=True)
-            (panel.run_dir("b", "X", seed, "synthetic") / "model.zip").touch()
+            manifest = panel.run_dir("b", "X", seed, "synthetic") / "rl_model_manifest_500_steps.json"
+            manifest.parent.mkdir(parents=True)
+            manifest.write_text(json.dumps({"files": {"model": {"name": "rl_model_500_steps.zip"}}}))
     queue = learning.jobs("synthetic", ["a", "b"], ["X", "Y"], [0, 1, 2])
     rows, spent, left = learning.status(queue)
     assert spent == pytest.approx(90 / 60) and len(rows) == len(queue) - 3
@@ -241,6 +243,9 @@ def test_a_tiny_run_writes_every_file_and_resumes(folders, monkeypatch, n_envs, 
     timesteps = [row["timesteps"] for row in rows]
     assert timesteps[0] == 0 and timesteps[-1] == 100 + 40 * n_envs  # before the first step and at the end
     assert timesteps == sorted(set(timesteps))  # resumed, not restarted or repeated
+    # one complete checkpoint set kept, the last one, and no temporary file
+    run = panel.run_dir("Pendulum-v1", "DSAC-E", 0, "tiny")
+    assert [checkpoint.steps for checkpoint in read_sets(run)] == [timesteps[-1]] and not list(run.glob(".*"))
     if eval_unit == "gradient_steps":
         assert [row["gradient_steps"] for row in rows] == [0, 10, 20, 30, 40]
     assert all(0 <= earlier["cpu_seconds"] <= later["cpu_seconds"] for earlier, later in itertools.pairwise(rows))

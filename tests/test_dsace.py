@@ -1,5 +1,6 @@
 """DSACE / DSACT as algorithms: construction checks, switches, temperature, entropy critic, delays, logging."""
 
+import inspect
 import math
 import sys
 import warnings
@@ -63,8 +64,8 @@ def test_unbounded_action_space_is_rejected():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(rho=0.0), "rho must be > 0"),
-        (dict(rho=-1.0), "rho must be > 0"),
+        (dict(rho=0.0), "rho must be a number > 0"),
+        (dict(rho=-1.0), "rho must be a number > 0"),
         (dict(gamma=1.0), "entropy_budget"),
         (dict(entropy_budget=float("nan")), "finite"),
         (dict(entropy_budget=float("inf")), "finite"),
@@ -79,6 +80,73 @@ def test_invalid_hyperparameters_fail_before_anything_is_built(kwargs, message, 
     monkeypatch.setattr(gym, "make", lambda *a, **k: pytest.fail("the env was built before validation"))
     with pytest.raises(ValueError, match=message):
         DSACE("MlpPolicy", "Pendulum-v1", **kwargs)
+
+
+# every number and string of the signature: (parameter, bad value, the valid range the message states); the message
+# also names the parameter and shows the value (the part of it that is wrong)
+BAD_PARAMETERS = [
+    ("policy", "MlpPolicyy", "one of"),
+    ("learning_rate", 0.0, "> 0"),
+    ("learning_rate", "3e-4", "> 0"),
+    ("buffer_size", 0, ">= 1"),
+    ("buffer_size", 1e6, "an integer"),
+    ("learning_starts", -1, ">= 0"),
+    ("batch_size", 0, ">= 1"),
+    ("batch_size", True, "an integer"),
+    ("tau", 2.0, "(0, 1]"),
+    ("tau", 0.0, "(0, 1]"),
+    ("gamma", 1.5, "[0, 1]"),
+    ("gamma", float("nan"), "[0, 1]"),
+    ("train_freq", 0, ">= 1"),
+    ("train_freq", (2, "epoch"), "'step'"),
+    ("train_freq", (0, "episode"), ">= 1"),
+    ("gradient_steps", 0, ">= 1 or -1"),
+    ("n_steps", 0, ">= 1"),
+    ("ent_coef", "auto_abc", "> 0"),
+    ("ent_coef", "auto_-1", "> 0"),
+    ("ent_coef", "automatic", "'auto_<initial value>'"),
+    ("ent_coef", -0.1, ">= 0"),
+    ("ent_coef_learning_rate", -1e-3, "> 0"),
+    ("target_entropy", "bogus", "a finite number"),
+    ("target_entropy", float("inf"), "a finite number"),
+    ("rho", "abc", "> 0"),
+    ("rho", 0.0, "> 0"),
+    ("rho", -1.0, "> 0"),
+    ("rho", float("inf"), "> 0"),
+    ("entropy_budget", float("nan"), "a finite number"),
+    ("entropy_budget", "low", "a finite number"),
+    ("entropy_units", "nats", "'env'"),
+    ("warmup_actions", "random", "'uniform'"),
+    ("policy_delay", 0, ">= 1"),
+    ("target_update_interval", 0, ">= 1"),
+    ("tau_b", 1.5, "(0, 1]"),
+    ("matmul_precision", "float16", "one of"),
+    ("sde_sample_freq", -2, ">= -1"),
+    ("stats_window_size", 0, ">= 1"),
+    ("verbose", -1, ">= 0"),
+    ("seed", -1, "[0, 4294967295]"),
+    ("seed", 1.5, "an integer"),
+    ("device", "gpu", "'cpu'"),
+]
+# the signature's parameters that take no number or string of ours to check (env: Gymnasium names a bad id itself)
+NOT_NUMBERS_OR_STRINGS = {"self", "env", "action_noise", "replay_buffer_class", "replay_buffer_kwargs",
+    "optimize_memory_usage", "separate_entropy_critic", "trajectory_entropy_constraint", "use_sde", "use_sde_at_warmup",
+    "tensorboard_log", "policy_kwargs", "_init_setup_model"}  # fmt: skip
+
+
+def test_every_number_and_string_of_the_signature_is_checked():
+    signature = set(inspect.signature(DSACE.__init__).parameters)
+    assert signature - NOT_NUMBERS_OR_STRINGS == {name for name, _, _ in BAD_PARAMETERS}
+
+
+@pytest.mark.parametrize("name, value, valid", BAD_PARAMETERS)
+def test_a_bad_parameter_is_named_with_its_value_and_range_at_construction(name, value, valid, monkeypatch):
+    monkeypatch.setattr(gym, "make", lambda *a, **k: pytest.fail("the env was built before validation"))
+    with pytest.raises(ValueError) as error:
+        DSACE("MlpPolicy" if name != "policy" else value, "Pendulum-v1", **({name: value} if name != "policy" else {}))
+    message = str(error.value)
+    wrong_part = {(2, "epoch"): "epoch", (0, "episode"): 0, "auto_abc": "abc", "auto_-1": -1.0}.get(value, value)
+    assert name in message and repr(wrong_part) in message and valid in message, message
 
 
 def test_gamma_one_is_accepted_with_an_explicit_budget_or_without_tec():
@@ -466,7 +534,7 @@ def test_ent_coef_forms():
     silent_logger(fixed)
     fixed.train(gradient_steps=2, batch_size=16)
     assert model_alpha(fixed) == pytest.approx(0.3)
-    with pytest.raises(ValueError, match="greater than 0"):
+    with pytest.raises(ValueError, match="initial value of ent_coef='auto_-1' must be a number > 0"):
         make_model(ent_coef="auto_-1")
 
 

@@ -5,6 +5,7 @@ Budgets are tiny: a few hundred steps, small networks, one thread.
 """
 
 import argparse
+import ast
 import os
 import shutil
 import subprocess
@@ -24,6 +25,7 @@ from torch.nn.utils import parameters_to_vector
 
 import sb3_tecrl
 from sb3_tecrl import DSACE, DSACT
+from sb3_tecrl.checkpoint import latest_checkpoint, read_sets
 from sb3_tecrl.regimes import n_envs_of
 from sb3_tecrl.zoo import envs as zoo_envs
 from sb3_tecrl.zoo.hyperparams import hyperparams_path
@@ -86,16 +88,50 @@ def test_environment_variable_switches_the_hook_off():
     assert out == "False"
 
 
-def test_the_hook_file_is_silent_when_its_package_is_gone():
-    # a .pth left behind by an editable install whose source tree was deleted: no warning at every interpreter start
-    code = (Path(sb3_tecrl.__file__).parent / "zoo" / "sb3_tecrl_zoo.pth").read_text().strip()  # site exec()s the line
-    isolated = subprocess.run([sys.executable, "-I", "-S", "-W", "error", "-c", code], capture_output=True, text=True)
-    assert (isolated.returncode, isolated.stderr) == (0, "")
-    # without site (no .pth ran) but with the package on the path, the same line installs the hook
-    count = "; from sb3_tecrl.zoo.hook import ZooImportHook; print(sum(isinstance(f, ZooImportHook) for f in sys.meta_path))"
-    env = {**os.environ, "PYTHONPATH": str(Path(sb3_tecrl.__file__).parent.parent)}
-    on_path = subprocess.run([sys.executable, "-S", "-c", code + count], capture_output=True, text=True, env=env)
-    assert on_path.stdout.strip() == "1"
+PTH_FILE = Path(sb3_tecrl.__file__).parent / "zoo" / "sb3_tecrl_zoo.pth"
+OUR_PACKAGES_ROOT = str(Path(sb3_tecrl.__file__).parent.parent)
+
+
+def process_hook_file(folder: Path, env: dict[str, str], *flags: str) -> tuple[tuple[float, list[str], int], str]:
+    """
+    Run ``site.addpackage`` on the hook file in ``folder`` in a fresh interpreter without site-packages (``-S``), as
+    site does at interpreter start.
+
+    :return: the seconds it took, the modules it imported and the number of hooks it installed; and the stderr
+    """
+    code = ("import site, sys, time; before = set(sys.modules); start = time.perf_counter(); "
+            f"site.addpackage({str(folder)!r}, 'sb3_tecrl_zoo.pth', set()); seconds = time.perf_counter() - start; "
+            "print(repr((seconds, sorted(set(sys.modules) - before), "
+            "sum(type(finder).__name__ == 'ZooImportHook' for finder in sys.meta_path))))")  # fmt: skip
+    result = subprocess.run([sys.executable, *flags, "-S", "-c", code], capture_output=True, text=True, env=env, check=True)
+    return ast.literal_eval(result.stdout), result.stderr
+
+
+def test_the_hook_costs_at_most_2_ms_and_imports_only_itself_at_interpreter_start(tmp_path):
+    shutil.copy(PTH_FILE, tmp_path)
+    # with bytecode, as an installed package has (pip compiles at install), kept out of the source tree
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    env.update(PYTHONPATH=OUR_PACKAGES_ROOT, PYTHONPYCACHEPREFIX=str(tmp_path / "pycache"))
+    process_hook_file(tmp_path, env)  # writes the bytecode
+    seconds: dict[str, list[float]] = {"0": [], "1": []}
+    for _ in range(15):  # alternated, so that a busy moment of the machine hits both; each one's best run is compared
+        for switch in seconds:
+            (took, modules, hooks), _ = process_hook_file(tmp_path, {**env, "SB3_TECRL_NO_ZOO_HOOK": switch})
+            seconds[switch].append(took)
+            if switch == "0":  # nothing but the hook's module and its parents; no typing, importlib.abc, warnings, ...
+                assert (modules, hooks) == (["sb3_tecrl", "sb3_tecrl.version", "sb3_tecrl.zoo", "sb3_tecrl.zoo.hook"], 1)
+            else:
+                assert (modules, hooks) == ([], 0)
+    added = min(seconds["0"]) - min(seconds["1"])
+    assert added <= 0.002, f"the hook adds {added * 1e3:.2f} ms to interpreter start"
+
+
+def test_a_stale_hook_file_says_how_to_remove_it(tmp_path):
+    # the .pth left behind by an editable install whose checkout moved: sb3_tecrl cannot be imported any more
+    shutil.copy(PTH_FILE, tmp_path)
+    (_, modules, hooks), stderr = process_hook_file(tmp_path, {}, "-I", "-W", "error")
+    assert (modules, hooks) == ([], 0)  # and no exception
+    assert f"rm {tmp_path / 'sb3_tecrl_zoo.pth'}" in stderr and "moved or gone" in stderr
 
 
 def test_a_failing_registration_warns_instead_of_breaking(tmp_path):
@@ -356,6 +392,15 @@ def test_save_replay_buffer_and_continue_training(two_runs_each, algo: str):
     # the second run started from the first's 400 transitions
     assert load_from_pkl(second).pos == 800
     assert "g: 8.0" in (two_runs_each / "logs" / algo / "Pendulum-v1_2" / "Pendulum-v1" / "args.yml").read_text()
+
+
+@pytest.mark.parametrize("algo", ["dsace", "dsact"])
+def test_save_freq_writes_checkpoint_sets_that_a_kill_cannot_break(two_runs_each, algo: str):
+    # --save-freq goes through sb3_tecrl's CheckpointCallback: SB3's file names, plus a manifest per set, no temporary file
+    folder = two_runs_each / "logs" / algo / "Pendulum-v1_1"
+    assert [checkpoint.steps for checkpoint in read_sets(folder)] == [200, 400]
+    assert latest_checkpoint(folder).files == {"model": folder / "rl_model_400_steps.zip"}
+    assert not list(folder.glob(".*"))
 
 
 @pytest.mark.parametrize("load", [["--load-best"], ["--load-checkpoint", "200"], ["--load-last-checkpoint"]])

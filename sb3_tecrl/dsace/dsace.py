@@ -1,5 +1,6 @@
 import io
 import math
+import os
 import pathlib
 import warnings
 from collections import defaultdict
@@ -24,6 +25,8 @@ from stable_baselines3.common.type_aliases import (
 from stable_baselines3.common.utils import FloatSchedule, get_parameters_by_name, polyak_update, update_learning_rate
 from stable_baselines3.common.vec_env import VecEnv
 
+from sb3_tecrl.checkpoint import complete_set_hint
+from sb3_tecrl.common.atomic import check_pickle_complete, check_zip_complete, load_path, save_atomically
 from sb3_tecrl.common.compile import compile_or_eager
 from sb3_tecrl.common.entropy import (
     check_entropy_units,
@@ -45,6 +48,7 @@ from sb3_tecrl.common.losses import (
 )
 from sb3_tecrl.common.random_state import capture_random_states, restore_random_states
 from sb3_tecrl.common.torch_layers import bfloat16_matmul_supported
+from sb3_tecrl.common.validation import as_number, check_choice, check_integer, check_rate, check_real
 from sb3_tecrl.common.warning_types import NoGradientStepWarning
 from sb3_tecrl.dsace.policies import (
     Actor,
@@ -216,6 +220,24 @@ class DSACE(OffPolicyAlgorithm):
         _init_setup_model: bool = True,
     ):
         _check_hyperparameters(
+            policy=policy,
+            learning_rate=learning_rate,
+            buffer_size=buffer_size,
+            learning_starts=learning_starts,
+            batch_size=batch_size,
+            tau=tau,
+            train_freq=train_freq,
+            gradient_steps=gradient_steps,
+            n_steps=n_steps,
+            ent_coef=ent_coef,
+            ent_coef_learning_rate=ent_coef_learning_rate,
+            target_entropy=target_entropy,
+            tau_b=tau_b,
+            sde_sample_freq=sde_sample_freq,
+            stats_window_size=stats_window_size,
+            verbose=verbose,
+            seed=seed,
+            device=device,
             gamma=gamma,
             rho=rho,
             entropy_budget=entropy_budget,
@@ -610,16 +632,41 @@ class DSACE(OffPolicyAlgorithm):
         run exactly (on CPU, with the same environment state), and the algorithm's name (``DSACE`` or ``DSACT``).
         A loaded model whose saved states were not restored yet saves those.
 
+        A path is written atomically (a temporary file in the same folder, fsynced, then renamed onto it): a kill, a
+        power loss or a full disk during the save leaves the previous file; a file object is written as SB3 does.
+
         :param path: path to the file where the rl agent should be saved
         :param exclude: name of parameters that should be excluded in addition to the default ones
         :param include: name of parameters that might be excluded but should be included anyway
         """
         self.random_states = self._random_states_to_restore or capture_random_states(self.action_space)
         self.saved_algorithm = self.algorithm_name
+        sb3_save = super().save
         try:
-            super().save(path, exclude, include)
+            save_atomically(path, "zip", lambda file: sb3_save(file, exclude, include))
         finally:
             del self.random_states, self.saved_algorithm
+
+    def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
+        """
+        Save the replay buffer as a pickle file, as SB3 does, atomically (see :meth:`save`).
+
+        :param path: path to the file where the replay buffer should be saved (``.pkl`` is added when it has no suffix)
+        """
+        save_atomically(path, "pkl", super().save_replay_buffer)
+
+    def load_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase, truncate_last_traj: bool = True) -> None:
+        """
+        Load a replay buffer saved by :meth:`save_replay_buffer`, as SB3 does; a truncated file raises an
+        ``IncompleteFileError`` (a ``ValueError``) that names it.
+
+        :param path: path to the pickled replay buffer
+        :param truncate_last_traj: as in SB3 (for ``HerReplayBuffer``)
+        """
+        if isinstance(path, str | os.PathLike):
+            file = load_path(path, "pkl")
+            check_pickle_complete(file, complete_set_hint)
+        super().load_replay_buffer(path, truncate_last_traj)
 
     @classmethod
     def load(  # type: ignore[override]
@@ -636,8 +683,13 @@ class DSACE(OffPolicyAlgorithm):
         Load the model from a zip-file, as SB3 does. The random generators' states saved with it are kept on the model
         and restored by the first ``learn(..., reset_num_timesteps=False)`` (exact resume), so that loading alone
         (e.g. for prediction) leaves the global generators of Python, NumPy and torch alone.
-        The parameters are those of ``BaseAlgorithm.load``.
+        The parameters are those of ``BaseAlgorithm.load``. A truncated or corrupted file raises an
+        ``IncompleteFileError`` (a ``ValueError``) that names it.
         """
+        if isinstance(path, str | os.PathLike):
+            file = load_path(path, "zip")
+            if file.exists():
+                check_zip_complete(file, complete_set_hint)
         model = super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
         model._random_states_to_restore = model.__dict__.pop("random_states", None)
         return model
@@ -665,6 +717,24 @@ class DSACE(OffPolicyAlgorithm):
 
 
 def _check_hyperparameters(
+    policy: str | type[DSACPolicy],
+    learning_rate: float | Schedule,
+    buffer_size: int,
+    learning_starts: int,
+    batch_size: int,
+    tau: float,
+    train_freq: int | tuple[int, str],
+    gradient_steps: int,
+    n_steps: int,
+    ent_coef: str | float,
+    ent_coef_learning_rate: float | Schedule,
+    target_entropy: str | float,
+    tau_b: float | None,
+    sde_sample_freq: int,
+    stats_window_size: int,
+    verbose: int,
+    seed: int | None,
+    device: th.device | str,
     gamma: float,
     rho: float,
     entropy_budget: float | None,
@@ -676,20 +746,45 @@ def _check_hyperparameters(
     target_update_interval: int,
     matmul_precision: str,
 ) -> None:
-    """Reject invalid hyperparameters before anything is built, with what to do instead."""
+    """
+    Reject invalid hyperparameters before anything is built, with what to do instead: every number and string of the
+    signature gets a ``ValueError`` that names it, its value and its valid range.
+    """
+    if isinstance(policy, str):
+        check_choice("policy", policy, DSACE.policy_aliases)
+    check_rate("learning_rate", learning_rate)
+    check_rate("ent_coef_learning_rate", ent_coef_learning_rate)
+    check_integer("buffer_size", buffer_size, 1)
+    check_integer("learning_starts", learning_starts, 0)
+    check_integer("batch_size", batch_size, 1)
+    check_real("tau", tau, 0.0, 1.0, low_open=True)
+    if tau_b is not None:
+        check_real("tau_b", tau_b, 0.0, 1.0, low_open=True)
+    check_real("gamma", gamma, 0.0, 1.0)
+    _check_train_freq(train_freq)
+    check_integer("gradient_steps", gradient_steps, 1, also=(-1,))
+    check_integer("n_steps", n_steps, 1)
+    check_integer("policy_delay", policy_delay, 1)
+    check_integer("target_update_interval", target_update_interval, 1)
+    check_integer("sde_sample_freq", sde_sample_freq, -1)
+    check_integer("stats_window_size", stats_window_size, 1)
+    check_integer("verbose", verbose, 0)
+    if seed is not None:
+        check_integer("seed", seed, 0, maximum=2**32 - 1)  # NumPy's seeding range
+    _check_ent_coef(ent_coef)
+    if not (isinstance(target_entropy, str) and target_entropy == "auto"):
+        check_real("target_entropy (a number, or 'auto' for -dim(A))", target_entropy)
+    check_real("rho", rho, 0.0, low_open=True)
+    if entropy_budget is not None:
+        check_real("entropy_budget", entropy_budget)
+    _check_device(device)
     check_entropy_units(entropy_units)
     if warmup_actions not in WARMUP_ACTIONS:
         raise ValueError(
             f"warmup_actions must be 'uniform' (SB3's random actions) or 'policy' (the initial stochastic policy, "
             f"the official DSAC-T code's), got {warmup_actions!r}."
         )
-    if not rho > 0:
-        raise ValueError(f"rho must be > 0 (it scales the trajectory entropy budget), got {rho}.")
-    if not 0.0 <= gamma <= 1.0:
-        raise ValueError(f"gamma must be in [0, 1], got {gamma}.")
-    if entropy_budget is not None:
-        check_finite("entropy_budget", float(entropy_budget))
-    elif trajectory_entropy_constraint and gamma >= 1.0:
+    if entropy_budget is None and trajectory_entropy_constraint and gamma >= 1.0:
         raise ValueError(
             f"gamma={gamma} makes the trajectory entropy budget rho * H0 / (1 - gamma) infinite: use gamma < 1, "
             "pass an explicit entropy_budget, or set trajectory_entropy_constraint=False."
@@ -705,12 +800,33 @@ def _check_hyperparameters(
             "trajectory_entropy_constraint=True needs the entropy critic: set separate_entropy_critic=True, "
             "or turn both off (DSAC-T)."
         )
-    if matmul_precision not in MATMUL_PRECISIONS:
-        raise ValueError(f"matmul_precision must be one of {MATMUL_PRECISIONS}, got {matmul_precision!r}.")
-    if policy_delay < 1 or target_update_interval < 1:
-        raise ValueError(
-            f"policy_delay and target_update_interval must be >= 1, got {policy_delay} and {target_update_interval}."
-        )
+    check_choice("matmul_precision", matmul_precision, MATMUL_PRECISIONS)
+
+
+def _check_train_freq(train_freq: int | tuple[int, str]) -> None:
+    """:raises ValueError: unless ``train_freq`` is an integer >= 1 or a tuple (integer >= 1, ``"step"``/``"episode"``)"""
+    frequency, unit = train_freq if isinstance(train_freq, tuple) and len(train_freq) == 2 else (train_freq, "step")
+    check_integer("train_freq (or its frequency in a (frequency, unit) tuple)", frequency, 1)
+    check_choice("the unit of train_freq", unit, [member.value for member in TrainFrequencyUnit])
+
+
+def _check_ent_coef(ent_coef: str | float) -> None:
+    """:raises ValueError: unless ``ent_coef`` is ``"auto"``, ``"auto_<initial value > 0>"`` or a fixed number >= 0"""
+    if not isinstance(ent_coef, str):
+        check_real("ent_coef (a fixed temperature)", ent_coef, 0.0)
+    elif ent_coef.startswith("auto_"):
+        check_real(f"The initial value of ent_coef={ent_coef!r}", as_number(ent_coef[5:]), 0.0, low_open=True)
+    elif ent_coef != "auto":
+        raise ValueError(f"ent_coef must be 'auto', 'auto_<initial value>' (e.g. 'auto_0.1') or a number, got {ent_coef!r}.")
+
+
+def _check_device(device: th.device | str) -> None:
+    """:raises ValueError: unless ``device`` is ``"auto"``, a torch device or a string torch reads as one"""
+    if isinstance(device, str) and device != "auto":
+        try:
+            th.device(device)
+        except RuntimeError as error:
+            raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:<index>', ... got {device!r} ({error}).") from error
 
 
 def _check_action_space(action_space: spaces.Space) -> None:

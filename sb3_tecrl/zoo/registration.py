@@ -1,7 +1,7 @@
 """
 Registration of our algorithms (every name of :func:`algorithms`) with the RL Zoo (rl_zoo3): algorithms, default
 hyperparameter files, Optuna samplers, inference-only loading in enjoy/record_video/push_to_hub, the parallel-training
-callback, and the v2/v3 MuJoCo id substitution.
+and checkpoint callbacks, and the v2/v3 MuJoCo id substitution.
 
 Only :func:`register` imports the zoo, so this module is cheap to import.
 """
@@ -60,10 +60,13 @@ def register() -> None:
     """
     Register every name of :func:`algorithms` with the RL Zoo (algorithm, Optuna sampler and converter, shipped
     hyperparameter file), put :class:`sb3_tecrl.zoo.callbacks.ParallelTrainCallback` in the place of the zoo's (which
-    accepts only SAC and TQC), and substitute the legacy MuJoCo ids. Idempotent.
+    accepts only SAC and TQC) and :class:`sb3_tecrl.checkpoint.CheckpointCallback` in the place of SB3's for
+    ``--save-freq`` (checkpoints that a kill cannot break, same files, for every algorithm of the zoo), and substitute
+    the legacy MuJoCo ids. Idempotent.
     """
     from rl_zoo3 import callbacks, exp_manager, hyperparams_opt, utils
 
+    from sb3_tecrl.checkpoint import CheckpointCallback
     from sb3_tecrl.zoo.callbacks import ParallelTrainCallback
     from sb3_tecrl.zoo.envs import substitute_legacy_mujoco_envs
     from sb3_tecrl.zoo.hyperparams_opt import converter_for, sampler_for
@@ -74,6 +77,7 @@ def register() -> None:
         hyperparams_opt.HYPERPARAMS_CONVERTER[name] = converter_for(name)
     use_shipped_hyperparams(exp_manager.ExperimentManager)
     callbacks.ParallelTrainCallback = ParallelTrainCallback
+    exp_manager.CheckpointCallback = CheckpointCallback  # the name create_callbacks() calls for --save-freq
     substitute_legacy_mujoco_envs()
 
 
