@@ -110,7 +110,9 @@ def hand_critic_loss(model: DSACE, reference: Any, record: dict[str, Any], alpha
     g = batch.discounts if batch.discounts is not None else GAMMA
     not_done = g * (1.0 - batch.dones)
     with th.no_grad():
-        next_actions, next_log_prob = sample_as_recorded(reference.actor_target, batch.next_observations, record["actor_target_rng"])
+        next_actions, next_log_prob = sample_as_recorded(
+            reference.actor_target, batch.next_observations, record["actor_target_rng"]
+        )
         next_values = reference.critic_target(batch.next_observations, next_actions)
         smaller = next_values.mean.argmin(dim=0, keepdim=True)  # per sample, the target critic with the smaller mean
         next_mean = next_values.mean.gather(0, smaller)[0]
