@@ -150,6 +150,26 @@ def test_console_script_and_explicit_route_train(tmp_path):
     assert (tmp_path / "logs" / "dsace" / "Pendulum-v1_1" / "Pendulum-v1.zip").exists()
 
 
+def test_linear_schedules_of_the_zoo_for_the_learning_rates(tmp_path):
+    train(tmp_path, n=100, extra=("learning_rate:'lin_1e-3'", "ent_coef_learning_rate:'lin_2e-3'"))
+    model = DSACE.load(tmp_path / "logs" / "dsace" / "Pendulum-v1_1" / "Pendulum-v1.zip", device="cpu")
+    # the actor's and critics' rate, and the temperature's: initial value times the progress remaining
+    assert (model.lr_schedule(0.5), model.ent_coef_lr_schedule(0.5)) == pytest.approx((5e-4, 1e-3))
+
+
+@pytest.mark.parametrize("program", ["enjoy", "record_video"])
+def test_the_explicit_route_runs_the_zoos_play_programs(trained, program: str):
+    run([sys.executable, "-m", "sb3_tecrl.zoo", program, "--algo", "dsace", "--env", "Pendulum-v1", "-f", "logs",
+         "-n", "50", "--no-render"][: None if program == "enjoy" else -1], trained, {"SB3_TECRL_NO_ZOO_HOOK": "1"})  # fmt: skip
+    if program == "record_video":
+        assert list((trained / "logs" / "dsace" / "Pendulum-v1_1" / "videos").glob("*.mp4"))
+
+
+def test_the_explicit_route_names_its_programs_for_an_unknown_one(tmp_path):
+    result = run([sys.executable, "-m", "sb3_tecrl.zoo", "plots"], tmp_path, check=False)
+    assert result.returncode != 0 and "usage: python -m sb3_tecrl.zoo {train,enjoy,record_video" in result.stderr
+
+
 def test_enjoy(trained):
     out = run(zoo("enjoy", "--algo", "dsace", "--env", "Pendulum-v1", "-f", "logs", "-n", "400", "--no-render"), trained)
     assert "Episode Reward" in out.stdout or "Atari Episode Score" in out.stdout or "Mean reward" in out.stdout
