@@ -159,8 +159,9 @@ def test_linear_schedules_of_the_zoo_for_the_learning_rates(tmp_path):
 
 @pytest.mark.parametrize("program", ["enjoy", "record_video"])
 def test_the_explicit_route_runs_the_zoos_play_programs(trained, program: str):
+    no_render = ["--no-render"] if program == "enjoy" else []  # record_video renders off screen
     run([sys.executable, "-m", "sb3_tecrl.zoo", program, "--algo", "dsace", "--env", "Pendulum-v1", "-f", "logs",
-         "-n", "50", "--no-render"][: None if program == "enjoy" else -1], trained, {"SB3_TECRL_NO_ZOO_HOOK": "1"})  # fmt: skip
+         "-n", "50", *no_render], trained, {"SB3_TECRL_NO_ZOO_HOOK": "1"})  # fmt: skip
     if program == "record_video":
         assert list((trained / "logs" / "dsace" / "Pendulum-v1_1" / "videos").glob("*.mp4"))
 
