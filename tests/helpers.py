@@ -63,3 +63,32 @@ class ScaledTerminatingEnv(gym.Env):
         self._steps += 1
         reward = 1.0 - float(np.sum(np.square(action)))
         return self._observation(), reward, self._steps >= self.episode_length, False, {}
+
+
+class ClockEnv(gym.Env):
+    """
+    Observations that are a function of the step in the episode, and a true termination every ``episode_length``
+    steps: the env's whole state is that step, so a run saved at an episode boundary resumes on a fresh env exactly.
+
+    :param episode_length: steps until termination
+    """
+
+    observation_space = spaces.Box(-1.0, 1.0, (3,), dtype=np.float32)
+    action_space = spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
+
+    def __init__(self, episode_length: int = 10):
+        self.episode_length = episode_length
+        self._steps = 0
+
+    def _observation(self) -> np.ndarray:
+        return np.array([np.sin(self._steps), np.cos(self._steps), self._steps / self.episode_length], dtype=np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self._steps = 0
+        return self._observation(), {}
+
+    def step(self, action):
+        self._steps += 1
+        reward = float(np.cos(self._steps) - np.sum(np.square(action - 0.3)))
+        return self._observation(), reward, self._steps >= self.episode_length, False, {}

@@ -299,13 +299,29 @@ def test_res_switch_changes_reward_target_and_actor_but_not_the_step_temperature
 # --- temperature direction -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("budget, direction", [(-1e4, -1.0), (1e4, 1.0)])
-def test_alpha_falls_above_the_budget_and_rises_below(budget: float, direction: float):
-    model = make_model(entropy_budget=budget, policy_delay=1)
+def trajectory_estimate(model: DSACE, shift: float) -> float:
+    """
+    Shift the entropy critic's output by ``shift`` nats, then return the trajectory estimate ``-log pi + Q_e`` at the
+    only state of ``ConstantStateEnv``, averaged over many actions, computed from the networks.
+    """
+    with th.no_grad():
+        model.critic.q_net.layers[-1].bias[2] += shift  # the entropy critic is the ensemble's third member
+        obs = th.full((20_000, 2), 0.5)
+        actions, log_prob = model.actor.action_log_prob(obs)
+        return (model.critic(obs, actions).entropy.flatten() - log_prob).mean().item()
+
+
+@pytest.mark.parametrize("margin, direction", [(-1.0, -1.0), (1.0, 1.0)])
+def test_alpha_falls_above_the_budget_and_rises_below(margin: float, direction: float):
+    # budgets one nat below and above the trajectory estimate, whose entropy-critic part is 5 nats: a flipped sign, or
+    # the step entropy -log pi in place of -log pi + Q_e, moves alpha the wrong way
+    budget = trajectory_estimate(make_model(env=ConstantStateEnv()), shift=5.0) + margin
+    model = make_model(env=ConstantStateEnv(), entropy_budget=budget, policy_delay=1)  # the same networks (seed)
+    assert trajectory_estimate(model, shift=5.0) == pytest.approx(budget - margin, abs=0.05)
     fill_buffer(model, 100)
     silent_logger(model)
     before = model.log_ent_coef.item()
-    model.train(gradient_steps=5, batch_size=16)
+    model.train(gradient_steps=1, batch_size=64)
     assert np.sign(model.log_ent_coef.item() - before) == direction
 
 
@@ -423,7 +439,7 @@ def test_entropy_units_agree_exactly_when_actions_lie_in_unit_bounds():
 
 
 @pytest.mark.parametrize("n_steps", [1, 3, 5])
-def test_temperature_drives_the_step_entropy_to_rho_h0_for_every_n_steps(n_steps: int):
+def test_at_the_entropy_critics_fixed_point_the_budget_asks_for_step_entropy_rho_h0_for_every_n_steps(n_steps: int):
     rho = 2.0
     model = critics_trained_on_a_frozen_policy(ConstantStateEnv(), gamma=0.8, n_steps=n_steps, rho=rho)
 

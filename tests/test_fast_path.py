@@ -220,9 +220,9 @@ def test_unknown_matmul_precision_is_rejected():
 
 def test_bfloat16_option_survives_save_and_load(tmp_path, monkeypatch):
     monkeypatch.setattr("sb3_tecrl.dsace.dsace.bfloat16_matmul_supported", lambda device: True)
-    model = DSACE("MlpPolicy", "Pendulum-v1", matmul_precision="bfloat16", policy_kwargs=dict(net_arch=[16]))
+    model = DSACE("MlpPolicy", "Pendulum-v1", matmul_precision="bfloat16", policy_kwargs=dict(net_arch=[16]), device="cpu")
     model.save(tmp_path / "model")
-    loaded = DSACE.load(tmp_path / "model")
+    loaded = DSACE.load(tmp_path / "model", device="cpu")
     assert loaded.matmul_precision == "bfloat16"
     assert [layer.matmul_dtype for layer in loaded.critic_target.q_net.layers] == [th.bfloat16, None]
     obs = th.randn(4, 3)

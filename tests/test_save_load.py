@@ -5,10 +5,11 @@ import random
 import numpy as np
 import pytest
 import torch as th
-from helpers import ConstantStateEnv
+from helpers import ClockEnv, ConstantStateEnv
 from sb3_contrib import TQC
 from stable_baselines3 import SAC
 from stable_baselines3.common.envs import IdentityEnvBox
+from stable_baselines3.common.vec_env import DummyVecEnv
 
 from sb3_tecrl import DSACE, DSACT
 
@@ -55,21 +56,55 @@ def test_save_load_round_trips_exactly(algo, ent_coef, tmp_path):
     )
 
 
+def assert_same_replay_buffer(a, b) -> None:
+    assert (a.replay_buffer.pos, a.replay_buffer.full) == (b.replay_buffer.pos, b.replay_buffer.full)
+    for name in ("observations", "next_observations", "actions", "rewards", "dones", "timeouts"):
+        assert np.array_equal(getattr(a.replay_buffer, name), getattr(b.replay_buffer, name)), name
+
+
+def clock_envs(n_envs: int):
+    return DummyVecEnv([ClockEnv] * n_envs)
+
+
+# a save at timestep 100 (an episode boundary of ClockEnv: its state is then that of a fresh env), 100 more after it
+RESUMES = {
+    # warm-up over before the save, episode ends (terminations) on both sides of it
+    "episode ends": dict(),
+    # the save falls in the warm-up: the uniform actions come from the action space's generator on both sides
+    "across the warm-up": dict(learning_starts=150),
+    # an odd number of gradient steps before the save: the actor's turn comes at the first step after it
+    "policy_delay 2": dict(policy_delay=2, learning_starts=41),
+    "n-step replay": dict(n_steps=3),
+    "two envs": dict(n_envs=2),
+    "all at once": dict(n_envs=2, policy_delay=2, n_steps=3, learning_starts=61),
+    "gSDE": dict(use_sde=True, sde_sample_freq=8),
+    "3 reward critics": dict(policy_kwargs=dict(net_arch=[16], n_critics=3)),
+}
+
+
+@pytest.mark.filterwarnings("ignore:n_steps=3")  # the n-step approximation; on load, SB3's (for SAC too) about n_steps
+@pytest.mark.filterwarnings("ignore:`n_steps=3` is ignored")
+@pytest.mark.filterwarnings("ignore:learn\\(\\) will make no gradient step")
 @pytest.mark.parametrize("algo", ALGOS)
-@pytest.mark.parametrize(
-    "kwargs", [{}, dict(use_sde=True, sde_sample_freq=8), dict(policy_kwargs=dict(net_arch=[16], n_critics=3))], ids=str
-)
-def test_resume_equals_an_uninterrupted_run(algo, kwargs, tmp_path):
-    uninterrupted = trained(algo, ConstantStateEnv(action_dim=2), steps=100, **kwargs)
+@pytest.mark.parametrize("case", RESUMES)
+def test_resume_equals_an_uninterrupted_run(algo, case: str, tmp_path):
+    kwargs = dict(RESUMES[case])
+    n_envs = kwargs.pop("n_envs", 1)
+    uninterrupted = trained(algo, clock_envs(n_envs), steps=100, **kwargs)
     uninterrupted.learn(100, reset_num_timesteps=False)
 
-    first_half = trained(algo, ConstantStateEnv(action_dim=2), steps=100, **kwargs)
+    first_half = trained(algo, clock_envs(n_envs), steps=100, **kwargs)
+    if case == "policy_delay 2":
+        assert first_half._n_updates % 2 == 1
+    assert (first_half._n_updates == 0) == (case == "across the warm-up")
     first_half.save(tmp_path / "model")
     first_half.save_replay_buffer(tmp_path / "buffer")
-    resumed = algo.load(tmp_path / "model", env=ConstantStateEnv(action_dim=2), device="cpu")
+    resumed = algo.load(tmp_path / "model", env=clock_envs(n_envs), device="cpu")
     resumed.load_replay_buffer(tmp_path / "buffer")
     resumed.learn(100, reset_num_timesteps=False)
+    assert uninterrupted._n_updates > 0 and uninterrupted.replay_buffer.dones.sum() > 0
     assert_same_training_state(uninterrupted, resumed)
+    assert_same_replay_buffer(uninterrupted, resumed)
 
 
 @pytest.mark.parametrize("algo", ALGOS)

@@ -6,6 +6,7 @@ Budgets are tiny: a few hundred steps, small networks, one thread.
 
 import argparse
 import ast
+import importlib.metadata
 import os
 import shutil
 import subprocess
@@ -88,7 +89,14 @@ def test_environment_variable_switches_the_hook_off():
     assert out == "False"
 
 
-PTH_FILE = Path(sb3_tecrl.__file__).parent / "zoo" / "sb3_tecrl_zoo.pth"
+def installed_hook_file() -> Path:
+    """:return: the installed ``sb3_tecrl_zoo.pth`` (at the root of site-packages), of a plain or an editable install"""
+    distribution = importlib.metadata.distribution("sb3-tecrl")
+    (path,) = [file for file in distribution.files or [] if file.name == "sb3_tecrl_zoo.pth"]
+    return Path(str(distribution.locate_file(path)))
+
+
+PTH_FILE = installed_hook_file()  # of a plain or an editable install
 OUR_PACKAGES_ROOT = str(Path(sb3_tecrl.__file__).parent.parent)
 
 
@@ -178,6 +186,27 @@ def test_console_script_and_explicit_route_train(tmp_path):
     assert (tmp_path / "logs" / "dsace" / "Pendulum-v1_1" / "Pendulum-v1.zip").exists()
 
 
+def test_linear_schedules_of_the_zoo_for_the_learning_rates(tmp_path):
+    train(tmp_path, n=100, extra=("learning_rate:'lin_1e-3'", "ent_coef_learning_rate:'lin_2e-3'"))
+    model = DSACE.load(tmp_path / "logs" / "dsace" / "Pendulum-v1_1" / "Pendulum-v1.zip", device="cpu")
+    # the actor's and critics' rate, and the temperature's: initial value times the progress remaining
+    assert (model.lr_schedule(0.5), model.ent_coef_lr_schedule(0.5)) == pytest.approx((5e-4, 1e-3))
+
+
+@pytest.mark.parametrize("program", ["enjoy", "record_video"])
+def test_the_explicit_route_runs_the_zoos_play_programs(trained, program: str):
+    no_render = ["--no-render"] if program == "enjoy" else []  # record_video renders off screen
+    run([sys.executable, "-m", "sb3_tecrl.zoo", program, "--algo", "dsace", "--env", "Pendulum-v1", "-f", "logs",
+         "-n", "50", *no_render], trained, {"SB3_TECRL_NO_ZOO_HOOK": "1"})  # fmt: skip
+    if program == "record_video":
+        assert list((trained / "logs" / "dsace" / "Pendulum-v1_1" / "videos").glob("*.mp4"))
+
+
+def test_the_explicit_route_names_its_programs_for_an_unknown_one(tmp_path):
+    result = run([sys.executable, "-m", "sb3_tecrl.zoo", "plots"], tmp_path, check=False)
+    assert result.returncode != 0 and "usage: python -m sb3_tecrl.zoo {train,enjoy,record_video" in result.stderr
+
+
 def test_enjoy(trained):
     out = run(zoo("enjoy", "--algo", "dsace", "--env", "Pendulum-v1", "-f", "logs", "-n", "400", "--no-render"), trained)
     assert "Episode Reward" in out.stdout or "Atari Episode Score" in out.stdout or "Mean reward" in out.stdout
@@ -206,24 +235,24 @@ def test_push_to_hub_runs_up_to_the_upload(trained):
     assert result.returncode != 0 and "dsace" not in result.stderr.split("Traceback")[-1].split("\n")[-2]
 
 
-def enjoy_peak_memory_kb(cwd: Path, algo: str, env_id: str) -> int:
-    """Peak virtual memory of the zoo's enjoy program (run as ``python -m rl_zoo3.enjoy`` does) for a trained agent."""
+def test_enjoy_does_not_allocate_the_replay_buffer(trained):
+    # the zoo's enjoy program, run as `python -m rl_zoo3.enjoy` does, reports the replay buffers it creates
     probe = (
         "import atexit, runpy, sys\n"
-        "atexit.register(lambda: print('VmPeak', open('/proc/self/status').read().split('VmPeak:')[1].split()[0]))\n"
-        f"sys.argv = ['enjoy', '--algo', '{algo}', '--env', '{env_id}', '-f', 'logs', '-n', '5', '--no-render']\n"
+        "from stable_baselines3.common.buffers import ReplayBuffer\n"
+        "sizes = []\n"
+        "original = ReplayBuffer.__init__\n"
+        "def recording_init(self, buffer_size, *args, **kwargs):\n"
+        "    sizes.append(buffer_size)\n"
+        "    original(self, buffer_size, *args, **kwargs)\n"
+        "ReplayBuffer.__init__ = recording_init\n"
+        "atexit.register(lambda: print('BUFFER_SIZES', sizes))\n"
+        "sys.argv = ['enjoy', '--algo', 'dsace', '--env', 'Pendulum-v1', '-f', 'logs', '-n', '5', '--no-render']\n"
         "runpy.run_module('rl_zoo3.enjoy', run_name='__main__', alter_sys=True)\n"
     )
-    return int(run([sys.executable, "-c", probe], cwd).stdout.split("VmPeak")[-1].split()[0])
-
-
-def test_enjoy_does_not_allocate_the_replay_buffer(tmp_path):
-    # Humanoid: a 1M-transition buffer is ~2.9 GB (obs and next obs of 348 floats)
-    for algo in ("dsace", "sac"):
-        train(tmp_path, algo, "Humanoid-v4", n=20, extra=("buffer_size:1000000",))
-    buffer_kb = 1_000_000 * (2 * 348 + 17 + 3) * 4 // 1024
-    dsace_kb, sac_kb = (enjoy_peak_memory_kb(tmp_path, algo, "Humanoid-v4") for algo in ("dsace", "sac"))
-    assert dsace_kb < sac_kb + buffer_kb // 4, (dsace_kb, sac_kb)
+    out = run([sys.executable, "-c", probe], trained).stdout
+    # the agent was saved with buffer_size 5000 (TINY): enjoy loads it with a one-transition buffer
+    assert "BUFFER_SIZES [1]" in out, out[-2000:]
 
 
 @pytest.mark.parametrize("program", ["enjoy", "record_video", "push_to_hub"])
@@ -353,9 +382,16 @@ def test_parallel_train_callback_ends_cleanly_when_training_never_starts(tmp_pat
 def test_parallel_train_callback_trains_a_copy_of_the_models_class():
     from sb3_tecrl.zoo.callbacks import ParallelTrainCallback
 
+    class RoundsJoined(ParallelTrainCallback):
+        """Waits for each training round of the thread to end: the test does not depend on the thread's speed."""
+
+        def train(self) -> None:
+            super().train()
+            self.process.join()
+
     env = VecNormalize(make_vec_env("Pendulum-v1", n_envs=1, seed=0))
     model = DSACT("MlpPolicy", env, learning_starts=50, batch_size=32, policy_kwargs=dict(net_arch=[16]), seed=0)
-    callback = ParallelTrainCallback(gradient_steps=10, sleep_time=0.005)  # the first round ends well before step 200
+    callback = RoundsJoined(gradient_steps=10)
     initial_actor = parameters_to_vector(model.actor.parameters()).clone()
     model.learn(200, callback=callback)
     trainer = callback._model

@@ -76,6 +76,7 @@ def register() -> None:
         hyperparams_opt.HYPERPARAMS_SAMPLER[name] = sampler_for(algo_class)
         hyperparams_opt.HYPERPARAMS_CONVERTER[name] = converter_for(name)
     use_shipped_hyperparams(exp_manager.ExperimentManager)
+    accept_linear_temperature_schedule(exp_manager.ExperimentManager)
     callbacks.ParallelTrainCallback = ParallelTrainCallback
     exp_manager.CheckpointCallback = CheckpointCallback  # the name create_callbacks() calls for --save-freq
     substitute_legacy_mujoco_envs()
@@ -98,3 +99,23 @@ def use_shipped_hyperparams(manager_class: type) -> None:
 
     __init__.sb3_tecrl_patched = True  # type: ignore[attr-defined]
     manager_class.__init__ = __init__
+
+
+def accept_linear_temperature_schedule(manager_class: type) -> None:
+    """
+    Let ``ent_coef_learning_rate`` take the zoo's schedule forms (``lin_<initial value>``), which the zoo's
+    ExperimentManager converts for ``learning_rate`` only. Idempotent.
+    """
+    original = manager_class._preprocess_schedules
+    if getattr(original, "sb3_tecrl_patched", False):
+        return
+
+    def _preprocess_schedules(hyperparams: dict[str, Any]) -> dict[str, Any]:
+        hyperparams = original(hyperparams)
+        if isinstance(hyperparams.get("ent_coef_learning_rate"), str):
+            schedule = original({"learning_rate": hyperparams["ent_coef_learning_rate"]})["learning_rate"]
+            hyperparams["ent_coef_learning_rate"] = schedule
+        return hyperparams
+
+    _preprocess_schedules.sb3_tecrl_patched = True  # type: ignore[attr-defined]
+    manager_class._preprocess_schedules = staticmethod(_preprocess_schedules)
