@@ -168,10 +168,20 @@ def alternate(models: dict[str, BaseAlgorithm], rate: Callable[[BaseAlgorithm], 
     return {name: [float(np.median(rate)), float(np.median(np.array(rate) / sac))] for name, rate in rates.items()}
 
 
-def worker(threads: int, measures: list[str], rounds: int, learn_steps: int, train_steps: int) -> None:
+def selected(names: list[str] | None) -> dict[str, Callable[..., BaseAlgorithm]]:
+    """:return: the algorithms named (all when ``None``), always with SAC, the reference of every ratio"""
+    algos = algorithms()
+    unknown = set(names or []) - set(algos)
+    if unknown:
+        raise SystemExit(f"unknown algorithm(s) {sorted(unknown)}: choose among {list(algos)}")
+    return {name: factory for name, factory in algos.items() if names is None or name in names or name == "SAC"}
+
+
+def worker(threads: int, args: argparse.Namespace) -> None:
     """Run the ``learn``, ``train`` and ``compile`` measurements at one thread count; print one JSON line per case."""
     th.set_num_threads(threads)
-    algos = algorithms()
+    measures, rounds, learn_steps, train_steps = args.measures, args.rounds, args.learn_steps, args.train_steps
+    algos = selected(args.algos)
     if "learn" in measures:
         for env_name in LEARN_ENVS:
             models = {name: ready_to_learn(factory, env_name, learn_steps) for name, factory in algos.items()}
@@ -180,7 +190,7 @@ def worker(threads: int, measures: list[str], rounds: int, learn_steps: int, tra
     if "train" in measures:
         train_measure("train", algos, threads, rounds, train_steps)
     if "compile" in measures:
-        factories = dict(at_precision(algos["DSACE"], precision) for precision in PRECISION_LABELS)
+        factories = dict(at_precision(algorithms()["DSACE"], precision) for precision in PRECISION_LABELS)
         factories = {f"DSACE {label}": factory for label, factory in factories.items()}
         factories |= {f"{name} compiled": with_kwargs(factory, compile_update=True) for name, factory in factories.items()}
         train_measure("compile", {**factories, "SAC": algos["SAC"]}, threads, rounds, train_steps)
@@ -389,7 +399,7 @@ def child_env(threads: int) -> dict[str, str]:
 
 def run_worker(threads: int, args: argparse.Namespace) -> list[dict[str, Any]]:
     options = ["--measures", *args.measures, "--rounds", str(args.rounds), "--learn-steps", str(args.learn_steps),
-               "--train-steps", str(args.train_steps)]  # fmt: skip
+               "--train-steps", str(args.train_steps), *(["--algos", *args.algos] if args.algos else [])]  # fmt: skip
     command = [sys.executable, "-m", "benchmarks.speed", "--worker-threads", str(threads), *options]
     output = subprocess.run(command, env=child_env(threads), check=True, capture_output=True, text=True).stdout
     return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
@@ -425,6 +435,7 @@ def main() -> None:
     measures = ["learn", "train", "compile", "limit", "profile", "rss"]
     parser.add_argument("--measures", nargs="+", default=measures, choices=measures)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--algos", nargs="+", help="the algorithms of learn, train and rss (default: all; SAC always)")
     parser.add_argument("--learn-steps", type=int, default=300, help="environment steps per timed learn() round")
     parser.add_argument("--train-steps", type=int, default=30, help="gradient steps per timed train() round")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "speed.md")
@@ -442,12 +453,14 @@ def main() -> None:
         profile_worker(args.learn_steps)
         return
     if args.worker_threads:
-        worker(args.worker_threads, args.measures, args.rounds, args.learn_steps, args.train_steps)
+        worker(args.worker_threads, args)
         return
 
     command = (f"python -m benchmarks.speed --threads {' '.join(map(str, args.threads))} --measures "
                f"{' '.join(args.measures)} --rounds {args.rounds} --learn-steps {args.learn_steps} "
                f"--train-steps {args.train_steps}")  # fmt: skip
+    if args.algos:
+        command += " --algos " + " ".join(f"'{name}'" for name in args.algos)
     sections = [f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC with `{command}` on {cpu_description()}: "
                 f"{versions()}. Batch {BATCH_SIZE}; ratio = median over rounds of (algorithm / SAC) in the same "
                 "round."]  # fmt: skip
@@ -484,7 +497,7 @@ def main() -> None:
             sections.append(title + "\n\n" + profile_tables(row))
             print(sections[-1], flush=True)
     if "rss" in args.measures:
-        rss = {name: peak_rss_mb(name, child_env(1)) for name in algorithms()}
+        rss = {name: peak_rss_mb(name, child_env(1)) for name in selected(args.algos)}
         lines = ["| algorithm | peak RSS (MB) | ratio to SAC |", "| --- | --- | --- |"]
         lines += [f"| {name} | {mb:.0f} | {mb / rss['SAC']:.3f} |" for name, mb in rss.items()]
         title = "**peak RSS, Hopper-v4, 1M-transition buffer (all pages resident), one thread**"

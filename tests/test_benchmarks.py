@@ -8,9 +8,11 @@ import json
 
 import numpy as np
 import pytest
+import torch as th
 
 from benchmarks import learning, panel, report
 from benchmarks.diagnostics import discounted_future_sum
+from sb3_tecrl import DSACE
 from sb3_tecrl.checkpoint import read_sets
 
 
@@ -263,3 +265,23 @@ def test_a_tiny_run_writes_every_file_and_resumes(folders, monkeypatch, n_envs, 
     assert "already done" in learning.run_one(("alias", "Pendulum-v1", "DSAC-E again", 0))
     text = report.write_report("alias")
     assert "| Pendulum-v1 | DSAC-E again | 0 |" in text
+
+
+def test_the_limit_measure_records_every_product_of_a_step_with_its_shape_and_dtype(monkeypatch):
+    from benchmarks import speed
+
+    monkeypatch.setattr("sb3_tecrl.dsace.dsace.bfloat16_matmul_supported", lambda device: True)
+    products = {}
+    for precision in ("float32", "bfloat16"):
+        model = DSACE("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=[8, 8]), learning_starts=300,
+                      matmul_precision=precision, device="cpu", seed=0)  # fmt: skip
+        model.learn(300)
+        products[precision] = speed.recorded_products(model)
+    # the critics' 8x8 hidden layer (3 members: two reward critics and the entropy critic) in the step's precision,
+    # forward (target, online, frozen under the actor's loss) and backward (online: input and weight; frozen: input)
+    hidden = [(name, left, right) for name, left, right, dtype in products["bfloat16"] if right == (3, 8, 8)]
+    assert len(hidden) >= 4 and {name for name, *_ in hidden} <= {"bmm", "baddbmm"}
+    assert {dtype for *_, right, dtype in products["bfloat16"] if right == (3, 8, 8)} == {th.bfloat16}
+    assert {dtype for *_, dtype in products["float32"]} == {th.float32}
+    assert len(products["float32"]) == len(products["bfloat16"])
+    assert speed.product_flops([("mm", (256, 3), (3, 8), th.float32)]) == 2 * 256 * 3 * 8

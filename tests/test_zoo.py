@@ -91,9 +91,13 @@ def test_environment_variable_switches_the_hook_off():
 
 def installed_hook_file() -> Path:
     """:return: the installed ``sb3_tecrl_zoo.pth`` (at the root of site-packages), of a plain or an editable install"""
-    distribution = importlib.metadata.distribution("sb3-tecrl")
-    (path,) = [file for file in distribution.files or [] if file.name == "sb3_tecrl_zoo.pth"]
-    return Path(str(distribution.locate_file(path)))
+    # every sb3-tecrl distribution on the path: an editable install also leaves sb3_tecrl.egg-info in the source tree,
+    # which lists no installed files and comes first when the tests run from it
+    for distribution in importlib.metadata.distributions(name="sb3-tecrl"):
+        for file in distribution.files or []:
+            if file.name == "sb3_tecrl_zoo.pth":
+                return Path(str(distribution.locate_file(file)))
+    raise AssertionError("sb3_tecrl_zoo.pth is not installed: install the package first (pip install -e '.[tests]')")
 
 
 PTH_FILE = installed_hook_file()  # of a plain or an editable install
