@@ -131,7 +131,7 @@ BAD_PARAMETERS = [
 # the signature's parameters that take no number or string of ours to check (env: Gymnasium names a bad id itself)
 NOT_NUMBERS_OR_STRINGS = {"self", "env", "action_noise", "replay_buffer_class", "replay_buffer_kwargs",
     "optimize_memory_usage", "separate_entropy_critic", "trajectory_entropy_constraint", "use_sde", "use_sde_at_warmup",
-    "tensorboard_log", "policy_kwargs", "_init_setup_model"}  # fmt: skip
+    "compile_update", "tensorboard_log", "policy_kwargs", "_init_setup_model"}  # fmt: skip
 
 
 def test_every_number_and_string_of_the_signature_is_checked():

@@ -206,11 +206,6 @@ def test_the_explicit_route_runs_the_zoos_play_programs(trained, program: str):
         assert list((trained / "logs" / "dsace" / "Pendulum-v1_1" / "videos").glob("*.mp4"))
 
 
-def test_the_explicit_route_names_its_programs_for_an_unknown_one(tmp_path):
-    result = run([sys.executable, "-m", "sb3_tecrl.zoo", "plots"], tmp_path, check=False)
-    assert result.returncode != 0 and "usage: python -m sb3_tecrl.zoo {train,enjoy,record_video" in result.stderr
-
-
 def test_enjoy(trained):
     out = run(zoo("enjoy", "--algo", "dsace", "--env", "Pendulum-v1", "-f", "logs", "-n", "400", "--no-render"), trained)
     assert "Episode Reward" in out.stdout or "Atari Episode Score" in out.stdout or "Mean reward" in out.stdout
@@ -532,7 +527,10 @@ def test_explicit_route_help_describes_every_command():
         assert f"{name} {' '.join(help_text.split())}" in described
 
 
-@pytest.mark.parametrize("argv, error", [(["trian"], "invalid choice: 'trian'"), ([], "required: command")])
+@pytest.mark.parametrize(
+    "argv, error",
+    [(["plots"], "invalid choice: 'plots' (choose from 'train', 'enjoy', 'record_video'"), ([], "required: command")],
+)
 def test_explicit_route_names_an_unknown_or_missing_command(argv, error):
     result = subprocess.run([sys.executable, "-m", "sb3_tecrl.zoo", *argv], capture_output=True, text=True)
     assert result.returncode == 2
