@@ -33,7 +33,37 @@ class ConstantStateEnv(gym.Env):
         return np.full(2, 0.5, dtype=np.float32), reward, False, truncated, {}
 
 
-class ScaledTerminatingEnv(gym.Env):
+class TerminatingEnv(gym.Env):
+    """
+    Episodes that terminate (a true termination, not a time limit) every ``episode_length`` steps; subclasses give the
+    observation and the reward.
+
+    :param episode_length: steps until termination
+    """
+
+    observation_space = spaces.Box(-1.0, 1.0, (3,), dtype=np.float32)
+
+    def __init__(self, episode_length: int):
+        self.episode_length = episode_length
+        self._steps = 0
+
+    def _observation(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def _reward(self, action: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self._steps = 0
+        return self._observation(), {}
+
+    def step(self, action):
+        self._steps += 1
+        return self._observation(), self._reward(action), self._steps >= self.episode_length, False, {}
+
+
+class ScaledTerminatingEnv(TerminatingEnv):
     """
     Random observations, actions in ``[low, high]^dim`` (so ``c = dim * log((high - low) / 2) != 0``), and episodes that
     terminate (a true termination, not a time limit) every ``episode_length`` steps.
@@ -44,28 +74,18 @@ class ScaledTerminatingEnv(gym.Env):
     :param episode_length: steps until termination
     """
 
-    observation_space = spaces.Box(-1.0, 1.0, (3,), dtype=np.float32)
-
     def __init__(self, low: float = -0.4, high: float = 0.4, dim: int = 2, episode_length: int = 5):
+        super().__init__(episode_length)
         self.action_space = spaces.Box(low, high, (dim,), dtype=np.float32)
-        self.episode_length = episode_length
-        self._steps = 0
 
     def _observation(self) -> np.ndarray:
         return self.np_random.uniform(-1.0, 1.0, 3).astype(np.float32)
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        self._steps = 0
-        return self._observation(), {}
-
-    def step(self, action):
-        self._steps += 1
-        reward = 1.0 - float(np.sum(np.square(action)))
-        return self._observation(), reward, self._steps >= self.episode_length, False, {}
+    def _reward(self, action: np.ndarray) -> float:
+        return 1.0 - float(np.sum(np.square(action)))
 
 
-class ClockEnv(gym.Env):
+class ClockEnv(TerminatingEnv):
     """
     Observations that are a function of the step in the episode, and a true termination every ``episode_length``
     steps: the env's whole state is that step, so a run saved at an episode boundary resumes on a fresh env exactly.
@@ -73,22 +93,13 @@ class ClockEnv(gym.Env):
     :param episode_length: steps until termination
     """
 
-    observation_space = spaces.Box(-1.0, 1.0, (3,), dtype=np.float32)
     action_space = spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
 
     def __init__(self, episode_length: int = 10):
-        self.episode_length = episode_length
-        self._steps = 0
+        super().__init__(episode_length)
 
     def _observation(self) -> np.ndarray:
         return np.array([np.sin(self._steps), np.cos(self._steps), self._steps / self.episode_length], dtype=np.float32)
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        self._steps = 0
-        return self._observation(), {}
-
-    def step(self, action):
-        self._steps += 1
-        reward = float(np.cos(self._steps) - np.sum(np.square(action - 0.3)))
-        return self._observation(), reward, self._steps >= self.episode_length, False, {}
+    def _reward(self, action: np.ndarray) -> float:
+        return float(np.cos(self._steps) - np.sum(np.square(action - 0.3)))
