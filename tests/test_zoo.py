@@ -358,6 +358,16 @@ def test_every_registered_name_gets_every_route():
     assert rl_zoo3.callbacks.ParallelTrainCallback is ParallelTrainCallback
 
 
+@pytest.mark.parametrize("hook", ["0", "1"])
+def test_importing_our_parallel_train_callback_before_the_zoo_registers_without_a_warning(hook: str):
+    # our callbacks module imports rl_zoo3, whose import registers (the hook) and looks for the module's class
+    code = ("from sb3_tecrl.zoo.callbacks import ParallelTrainCallback; import rl_zoo3.callbacks; "
+            "print(rl_zoo3.callbacks.ParallelTrainCallback is ParallelTrainCallback)")  # fmt: skip
+    env = {**os.environ, "SB3_TECRL_NO_ZOO_HOOK": hook}
+    result = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, env=env)
+    assert (result.returncode, result.stdout.strip()) == (0, "True" if hook == "0" else "False"), result.stderr
+
+
 # The RL Zoo's own test cases that run SAC (rl-baselines3-zoo tests/test_train.py, test_hyperparams_opt.py,
 # test_enjoy.py), run with our algorithms, and the zoo's other programs on our log folders
 

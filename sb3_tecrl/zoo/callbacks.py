@@ -16,6 +16,7 @@ import io
 from copy import deepcopy
 
 from rl_zoo3 import callbacks as zoo_callbacks
+from rl_zoo3 import utils as zoo_utils
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
@@ -62,6 +63,12 @@ class ParallelTrainCallback(zoo_callbacks.ParallelTrainCallback):
         self._model._current_progress_remaining = self.model._current_progress_remaining
         if self.num_timesteps >= self._model.learning_starts:
             self.train()
+
+
+if "dsace" in zoo_utils.ALGOS:
+    # registered (by the import hook) while this module imported rl_zoo3, before this class existed: take the zoo's
+    # place now, as registration does when it finds the class
+    zoo_callbacks.ParallelTrainCallback = ParallelTrainCallback
 
 
 def copy_of(model: BaseAlgorithm) -> BaseAlgorithm:

@@ -67,7 +67,7 @@ def register() -> None:
     from rl_zoo3 import callbacks, exp_manager, hyperparams_opt, utils
 
     from sb3_tecrl.checkpoint import CheckpointCallback
-    from sb3_tecrl.zoo.callbacks import ParallelTrainCallback
+    from sb3_tecrl.zoo import callbacks as our_callbacks  # not yet complete when it is what imported rl_zoo3
     from sb3_tecrl.zoo.envs import substitute_legacy_mujoco_envs
     from sb3_tecrl.zoo.hyperparams_opt import converter_for, sampler_for
 
@@ -77,7 +77,8 @@ def register() -> None:
         hyperparams_opt.HYPERPARAMS_CONVERTER[name] = converter_for(name)
     use_shipped_hyperparams(exp_manager.ExperimentManager)
     accept_linear_temperature_schedule(exp_manager.ExperimentManager)
-    callbacks.ParallelTrainCallback = ParallelTrainCallback
+    if hasattr(our_callbacks, "ParallelTrainCallback"):  # else the module takes the zoo's place when it has run
+        callbacks.ParallelTrainCallback = our_callbacks.ParallelTrainCallback
     exp_manager.CheckpointCallback = CheckpointCallback  # the name create_callbacks() calls for --save-freq
     substitute_legacy_mujoco_envs()
 
