@@ -137,12 +137,14 @@ class DSACE(OffPolicyAlgorithm):
         DSAC-T: 2 (for 20 environment steps per gradient step)
     :param target_update_interval: target networks are updated every ``target_update_interval``-th actor update
     :param tau_b: rate of the moving average of the reward critics' standard deviation (default: ``tau``)
-    :param matmul_precision: ``"float32"``, or ``"bfloat16"``: the hidden layers of the actor, the critics and their
-        targets compute in bfloat16 (matrix products with float32 accumulation, activations rounded to bfloat16; the
+    :param matmul_precision: ``"bfloat16"`` (default) or ``"float32"``. With ``"bfloat16"`` the hidden layers of the
+        actor, the critics and their targets compute in bfloat16 (matrix products with float32 accumulation, activations rounded to bfloat16; the
         critics' by an explicit cast, the actor's by ``torch.autocast``); the weights, their gradients, the optimizer
         states, the output layers (the actor's mean and log-std, the critics' values and standard deviations), the
         targets, variance terms and losses stay float32. On a device without native bfloat16 matrix products
-        (``bfloat16_matmul_supported``: CUDA or CPU) it falls back to float32 silently.
+        (``bfloat16_matmul_supported``: CUDA or CPU) it falls back to float32 silently. The default since 2026-12-01,
+        after a learning check that showed no loss (docs: benchmarks/speed, "The bfloat16 option"); ``"float32"`` gives
+        the earlier numerics.
     :param compile_update: run each gradient step (the losses, the one backward pass and the optimizer steps) through
         ``torch.compile`` (inductor): faster once compiled, after a compilation of seconds to a minute at the first
         steps (one graph for the steps that update the actor, one for those that do not); results equal the eager
@@ -207,7 +209,7 @@ class DSACE(OffPolicyAlgorithm):
         policy_delay: int = 1,
         target_update_interval: int = 1,
         tau_b: float | None = None,
-        matmul_precision: str = "float32",
+        matmul_precision: str = "bfloat16",
         compile_update: bool = False,
         use_sde: bool = False,
         sde_sample_freq: int = -1,
