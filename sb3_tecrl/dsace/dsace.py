@@ -138,8 +138,9 @@ class DSACE(OffPolicyAlgorithm):
     :param target_update_interval: target networks are updated every ``target_update_interval``-th actor update
     :param tau_b: rate of the moving average of the reward critics' standard deviation (default: ``tau``)
     :param matmul_precision: ``"bfloat16"`` (default) or ``"float32"``. With ``"bfloat16"`` the hidden layers of the
-        actor, the critics and their targets compute in bfloat16 (matrix products with float32 accumulation, activations rounded to bfloat16; the
-        critics' by an explicit cast, the actor's by ``torch.autocast``); the weights, their gradients, the optimizer
+        actor, the critics and their targets compute in bfloat16 (matrix products with float32 accumulation,
+        activations rounded to bfloat16; the critics' by an explicit cast, the actor's by ``torch.autocast``); the
+        weights, their gradients, the optimizer
         states, the output layers (the actor's mean and log-std, the critics' values and standard deviations), the
         targets, variance terms and losses stay float32. On a device without native bfloat16 matrix products
         (``bfloat16_matmul_supported``: CUDA or CPU) it falls back to float32 silently. The default since 2026-12-01,
