@@ -107,10 +107,11 @@ class Actor(SACActor):
         with th.autocast(features.device.type, dtype=dtype or th.bfloat16, enabled=dtype is not None):
             latent_pi = self.latent_pi(features)
         latent_pi = latent_pi.to(features.dtype)
+        mean_actions = self.mu(latent_pi)
         if self.use_sde:  # SAC's gSDE parameters
-            return self.mu(latent_pi), self.log_std, {"latent_sde": latent_pi}
+            return mean_actions, self.log_std, {"latent_sde": latent_pi}
         log_std = self.log_std(latent_pi)  # type: ignore[operator]
-        return self.mu(latent_pi), th.clamp(log_std, self.log_std_min, self.log_std_max), {}
+        return mean_actions, th.clamp(log_std, self.log_std_min, self.log_std_max), {}
 
 
 class CriticValues(NamedTuple):
