@@ -327,14 +327,15 @@ class DSACE(OffPolicyAlgorithm):
 
     def _setup_model(self) -> None:
         self._check_loaded_algorithm()
-        # entropy_critic and the critics' precision go to the policy but not into the user's dict (which a script may
+        # entropy_critic and the networks' precision go to the policy but not into the user's dict (which a script may
         # share with SAC)
         user_policy_kwargs = self.policy_kwargs
+        hidden_matmul_dtype = self._hidden_matmul_dtype()
         self.policy_kwargs = {
             **user_policy_kwargs,
             "entropy_critic": self.separate_entropy_critic,
-            "critic_matmul_dtype": self._hidden_matmul_dtype(),
-            "actor_matmul_dtype": self._hidden_matmul_dtype(),
+            "critic_matmul_dtype": hidden_matmul_dtype,
+            "actor_matmul_dtype": hidden_matmul_dtype,
         }
         try:
             super()._setup_model()
