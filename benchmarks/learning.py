@@ -1,7 +1,7 @@
 """
 Learning-curve runner: panels of algorithms x tasks x seeds, deterministic evaluations, resumable.
 
-    python -m benchmarks.learning run --panel P [--tasks ...] [--algos ...] [--seeds 0 1 2] [--workers 2]
+    python -m benchmarks.learning run --panel P [--tasks ...] [--algos ...] [--seeds 0 1 2] [--workers 2] [--storage URL]
     python -m benchmarks.learning status --panel P [--workers 2]
     python -m benchmarks.learning report [--panel P]
 
@@ -9,7 +9,10 @@ The panels (what runs, in which sampling regime, and where the files go) are def
 ``run`` skips finished runs and resumes unfinished ones from their last complete checkpoint set (model and replay
 buffer, written atomically by ``sb3_tecrl.checkpoint``, kept in ``benchmarks/runs/``, not committed; a killed run loses
 only the steps since its last evaluation): commit a finished run's result files at once, since a later start may be on a
-machine without the checkpoints. Each worker is one process with one torch thread (two processes with two threads on
+machine without the checkpoints. ``run`` puts the selected runs on the panel's queue (``benchmarks.work_queue``: Optuna's
+storage, a SQLite file here by default, any RDB server's URL to share the panel between machines) and starts
+``--workers`` workers on it; the same command on another machine adds workers to the same queue. Each worker is one
+process with one torch thread (two processes with two threads on
 two cores thrash). Every run measures its CPU time (seconds of one core, evaluations excluded) and wall time.
 ``status`` lists the runs still to do with an estimate of their CPU time (from the finished runs' measured cost);
 ``report`` draws the curves and tables (``benchmarks.report``).
@@ -52,6 +55,7 @@ from benchmarks.panel import (
     stored_as,
     zoo_log_dir,
 )
+from benchmarks.work_queue import DEFAULT_GRACE, DEFAULT_HEARTBEAT, Job, default_storage, enqueue, open_queue, work
 from sb3_tecrl import DSACE
 from sb3_tecrl.checkpoint import latest_checkpoint, read_sets, save_checkpoint
 from sb3_tecrl.zoo.hyperparams import algorithm_kwargs, hyperparams_path
@@ -139,7 +143,7 @@ class EvaluateAndCheckpoint(BaseCallback):
 
     def _on_training_start(self) -> None:
         self.next_eval = (self.progress() // self.task.eval_freq + 1) * self.task.eval_freq
-        if self.num_timesteps == 0:
+        if not read_rows(self.path()):  # a new run (one resumed from its checkpoint at step 0 has that evaluation)
             self.evaluate()
 
     def _on_step(self) -> bool:
@@ -225,15 +229,21 @@ def resume_or_create(panel: str, task: Task, algo_name: str, seed: int) -> tuple
     return make_model(panel, task, algo_name, seed), RunClock()
 
 
-def run_one(job: tuple[str, str, str, int]) -> str:
-    """Train one (panel, task, algorithm, seed) to its budget, resuming if a checkpoint exists."""
+def run_one(job: Job) -> float:
+    """
+    Train one (panel, task, algorithm, seed) to its budget, resuming if a checkpoint exists.
+
+    :return: the run's CPU seconds up to its last evaluation (evaluations excluded)
+    """
     panel, task_name, algo_name, seed = job
     th.set_num_threads(1)
     task = PANELS[panel].tasks[task_name]
     panel, algo_name = stored_as(panel, algo_name)  # a cell that stands for another panel's runs trains those
-    rows = read_rows(result_path(task_name, algo_name, seed, "", panel))
+    path = result_path(task_name, algo_name, seed, "", panel)
+    rows = read_rows(path)
     if rows and rows[-1]["timesteps"] >= task.budget:
-        return f"{job}: already done"
+        print(f"{job}: already done", flush=True)
+        return rows[-1]["cpu_seconds"]
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     model, clock = resume_or_create(panel, task, algo_name, seed)
     # one log folder per (re)start, so that resuming does not overwrite the earlier part of the log
@@ -243,7 +253,8 @@ def run_one(job: tuple[str, str, str, int]) -> str:
     model.learn(task.budget - model.num_timesteps, callback=callback, reset_num_timesteps=False)
     copy_train_log(panel, task_name, algo_name, seed)
     write_run_info(panel, task_name, algo_name, seed, clock, started)
-    return f"{job}: done at {model.num_timesteps} steps, {clock.cpu_seconds() / 60:.1f} CPU-minutes"
+    print(f"{job}: done at {model.num_timesteps} steps, {clock.cpu_seconds() / 60:.1f} CPU-minutes", flush=True)
+    return read_rows(path)[-1]["cpu_seconds"]
 
 
 def write_run_info(panel: str, task: str, algo: str, seed: int, clock: RunClock, started: str) -> None:
@@ -294,7 +305,7 @@ def copy_train_log(panel: str, task: str, algo: str, seed: int) -> None:
         writer.writerows(rows)
 
 
-def jobs(panel: str, tasks: list[str], algos: list[str], seeds: list[int]) -> list[tuple[str, str, str, int]]:
+def jobs(panel: str, tasks: list[str], algos: list[str], seeds: list[int]) -> list[Job]:
     """
     The queue, ordered so that partial results answer the panel's main question first: its main tasks x main
     algorithms for every seed, then the rest, seed by seed.
@@ -318,7 +329,7 @@ def cell_state(panel: str, task: str, algo: str, seed: int) -> tuple[float, floa
     return rows[-1]["timesteps"] / PANELS[panel].tasks[task].budget, None
 
 
-def status(queue: list[tuple[str, str, str, int]]) -> tuple[list[str], float, float]:
+def status(queue: list[Job]) -> tuple[list[str], float, float]:
     """
     What is done and what is left of a queue. A run still to do is costed at the mean CPU time of the finished runs of
     its algorithm on its task, else of its algorithm, else of every finished run.
@@ -353,7 +364,10 @@ def main() -> None:
     selection.add_argument("--tasks", nargs="+", help="default: the panel's tasks")
     selection.add_argument("--algos", nargs="+", help="default: the panel's algorithms")
     selection.add_argument("--seeds", nargs="+", type=int, help="default: the panel's seeds")
-    selection.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2)))
+    selection.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2)), help="worker processes here")
+    selection.add_argument("--storage", help="the queue's Optuna RDB URL (default: a SQLite file in benchmarks/runs/)")
+    selection.add_argument("--heartbeat", type=int, default=DEFAULT_HEARTBEAT, help="seconds between a run's heartbeats")
+    selection.add_argument("--grace", type=int, default=DEFAULT_GRACE, help="seconds without one before a run is given back")
     sub.add_parser("run", parents=[selection], help="train a panel (resumes)")
     sub.add_parser("status", parents=[selection], help="what a panel has finished and what is left, in CPU hours")
     report = sub.add_parser("report", help="draw the learning curves and the IQM tables from the result files")
@@ -382,9 +396,23 @@ def main() -> None:
         )
         print(f"\n{len(queue) - len(rows)} of {len(queue)} runs finished, {spent:.1f} CPU hours spent; left: {estimate}")
         return
-    with multiprocessing.get_context("spawn").Pool(args.workers, maxtasksperchild=1) as pool:
-        for message in pool.imap_unordered(run_one, queue):
-            print(message, flush=True)
+    storage = args.storage or default_storage()
+    study = open_queue(args.panel, storage, args.heartbeat, args.grace)
+    print(f"queue {study.study_name} at {storage}: {enqueue(study, queue)} run(s) added", flush=True)
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=worker, args=(args.panel, storage, args.heartbeat, args.grace)) for _ in range(args.workers)
+    ]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join()
+
+
+def worker(panel: str, storage: str, heartbeat: int, grace: int) -> None:
+    """One worker process (one torch thread): trains the queue's runs until nothing waits and nothing runs."""
+    th.set_num_threads(1)
+    work(open_queue(panel, storage, heartbeat, grace), run_one, poll_seconds=min(10.0, heartbeat))
 
 
 if __name__ == "__main__":

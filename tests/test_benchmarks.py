@@ -226,7 +226,7 @@ TINY = (("policy_kwargs", dict(net_arch=[16, 16])), ("batch_size", 32), ("buffer
 
 
 @pytest.mark.parametrize("n_envs, eval_unit", [(1, "env_steps"), (20, "gradient_steps")])
-def test_a_tiny_run_writes_every_file_and_resumes(folders, monkeypatch, n_envs, eval_unit):
+def test_a_tiny_run_writes_every_file_and_resumes(folders, monkeypatch, capsys, n_envs, eval_unit):
     def tiny_panel(gradient_steps: int) -> panel.Panel:
         # a 100-step warm-up, then gradient steps; evaluations every 10 gradient steps or 60 env steps
         budget = 100 + gradient_steps * n_envs
@@ -236,8 +236,8 @@ def test_a_tiny_run_writes_every_file_and_resumes(folders, monkeypatch, n_envs, 
 
     monkeypatch.setattr(learning, "EVAL_EPISODES", 2)
     monkeypatch.setitem(panel.PANELS, "tiny", tiny_panel(20))
-    learning.run_one(("tiny", "Pendulum-v1", "DSAC-E", 0))
-    assert "already done" in learning.run_one(("tiny", "Pendulum-v1", "DSAC-E", 0))
+    cpu_seconds = learning.run_one(("tiny", "Pendulum-v1", "DSAC-E", 0))
+    assert learning.run_one(("tiny", "Pendulum-v1", "DSAC-E", 0)) == cpu_seconds and "already done" in capsys.readouterr().out
     monkeypatch.setitem(panel.PANELS, "tiny", tiny_panel(40))  # a larger budget: the run resumes from its checkpoint
     learning.run_one(("tiny", "Pendulum-v1", "DSAC-E", 0))
 
@@ -262,7 +262,8 @@ def test_a_tiny_run_writes_every_file_and_resumes(folders, monkeypatch, n_envs, 
     # a cell of another panel that stands for this run: nothing reruns, and its report reads this run's files
     alias = panel.replace(tiny_panel(40).algos["DSAC-E"], same_as=("tiny", "DSAC-E"))
     monkeypatch.setitem(panel.PANELS, "alias", panel.Panel("alias", tiny_panel(40).tasks, {"DSAC-E again": alias}))
-    assert "already done" in learning.run_one(("alias", "Pendulum-v1", "DSAC-E again", 0))
+    learning.run_one(("alias", "Pendulum-v1", "DSAC-E again", 0))
+    assert "already done" in capsys.readouterr().out
     text = report.write_report("alias")
     assert "| Pendulum-v1 | DSAC-E again | 0 |" in text
 

@@ -1,0 +1,157 @@
+"""
+The learning panels' work queue, on Optuna's storage: one trial per run (task, algorithm, seed), enqueued once; any
+number of workers, on one machine or several, take the next waiting run and train it; a worker that dies gives its
+run back.
+
+- Storage: an Optuna RDB URL. The default, ``sqlite:///benchmarks/runs/queue.sqlite3``, is one file on this machine with
+  no server to start; for several machines give each worker the same server URL (``postgresql://...``,
+  ``mysql+pymysql://...``). Optuna's journal file has no heartbeats (Optuna 5.0), so it cannot give a dead worker's run
+  back, and it is not offered.
+- Heartbeats: while a worker trains a run, Optuna's heartbeat thread records it every ``heartbeat`` seconds. A run whose
+  heartbeat is older than ``grace`` seconds is failed by the next worker that looks at the queue and enqueued again
+  (``RetryHeartbeatStaleTrialCallback``); the worker that takes it resumes from the run's last checkpoint when it can
+  read it (the same machine, or ``benchmarks/runs/`` on a shared file system), else starts it over.
+- A worker leaves when nothing waits and nothing runs, so the last one alive also takes back the run of a worker that
+  died after it looked. A run that raises (a bug) fails its trial and stops its worker: it is not retried.
+- Pausing a worker (SIGSTOP) for longer than ``grace`` gives its run to another worker: keep pauses shorter.
+"""
+
+import os
+import socket
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+import sqlalchemy
+from optuna.trial import Trial, TrialState
+
+from benchmarks import panel
+
+Job = tuple[str, str, str, int]
+"""(panel, task, algorithm, seed)"""
+DEFAULT_HEARTBEAT = 60
+DEFAULT_GRACE = 600
+
+
+def default_storage() -> str:
+    """:return: the one-machine queue, a SQLite file next to the checkpoints (``benchmarks/runs/``, not committed)"""
+    panel.RUNS.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{panel.RUNS / 'queue.sqlite3'}"
+
+
+def open_queue(panel: str, storage: str, heartbeat: int = DEFAULT_HEARTBEAT, grace: int = DEFAULT_GRACE) -> optuna.Study:
+    """
+    :param panel: the panel; its queue is the study ``panel-<name>``
+    :param storage: an Optuna RDB URL
+    :param heartbeat: seconds between the heartbeats of a running run
+    :param grace: seconds without a heartbeat after which a run is given back
+    :return: the panel's queue, created on first use
+    """
+    if not 0 < heartbeat < grace:
+        raise ValueError(f"the heartbeat period ({heartbeat} s) must be positive and below the grace period ({grace} s)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats: experimental since 2.8
+        rdb = optuna.storages.RDBStorage(
+            storage,
+            engine_kwargs=dict(connect_args=dict(timeout=60)) if storage.startswith("sqlite") else None,
+            heartbeat_interval=heartbeat,
+            grace_period=grace,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(),
+        )
+    if storage.startswith("sqlite"):
+        lock_sqlite_transactions_at_their_start(rdb.engine)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.create_study(study_name=f"panel-{panel}", storage=rdb, load_if_exists=True)
+
+
+def lock_sqlite_transactions_at_their_start(engine: sqlalchemy.Engine) -> None:
+    """
+    Optuna takes a waiting trial with ``SELECT ... FOR UPDATE``, which SQLite ignores, and Python's sqlite3 starts a
+    transaction only at its first write: two workers could both read a run as waiting and both take it. With every
+    transaction beginning ``BEGIN IMMEDIATE`` (SQLAlchemy's recipe for pysqlite), one waits for the other's commit.
+    """
+
+    @sqlalchemy.event.listens_for(engine, "connect")
+    def leave_transactions_to_sqlalchemy(dbapi_connection: Any, _: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @sqlalchemy.event.listens_for(engine, "begin")
+    def take_the_write_lock(connection: sqlalchemy.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections opened before the listeners are closed
+
+
+def run_of(trial: Any) -> Job | None:
+    """:return: the run a queue entry (a trial or a frozen trial) stands for; ``None`` for an entry that is no run"""
+    run = trial.user_attrs.get("run")
+    return None if run is None else (run["panel"], run["task"], run["algo"], run["seed"])
+
+
+def enqueue(study: optuna.Study, jobs: list[Job]) -> int:
+    """
+    Add to the queue, in order, the runs that it neither holds (waiting or running) nor has finished.
+
+    :return: how many runs were added
+    """
+    held = {run_of(trial) for trial in study.get_trials(deepcopy=False, states=held_states())}
+    new = [job for job in jobs if job not in held]
+    for job in new:
+        study.enqueue_trial({}, user_attrs=dict(run=dict(zip(("panel", "task", "algo", "seed"), job, strict=True))))
+    return len(new)
+
+
+def held_states() -> tuple[TrialState, ...]:
+    return TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE
+
+
+def taken_elsewhere(study: optuna.Study, number: int, job: Job) -> bool:
+    """
+    :return: whether an entry of the same run has finished, or an earlier entry is running it (of two entries taken at
+        once, the earlier trains)
+    """
+    twins = [trial for trial in study.get_trials(deepcopy=False) if run_of(trial) == job and trial.number != number]
+    finished = any(trial.state == TrialState.COMPLETE for trial in twins)
+    return finished or any(trial.state == TrialState.RUNNING and trial.number < number for trial in twins)
+
+
+def give_back_stale_runs(study: optuna.Study) -> None:
+    """Fail the runs whose worker has stopped sending heartbeats; the storage's callback enqueues them again."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def work(study: optuna.Study, train: Callable[[Job], float], poll_seconds: float = 10.0) -> list[Job]:
+    """
+    Take the queue's runs one at a time and train them until nothing waits and nothing runs.
+
+    :param study: the queue (:func:`open_queue`)
+    :param train: trains one run to its budget (resuming it if it can) and returns its CPU seconds
+    :param poll_seconds: how long to wait, while others' runs are running, before looking again
+    :return: the runs this worker finished
+    """
+    finished: list[Job] = []
+
+    def objective(trial: Trial) -> float:
+        job = run_of(trial)
+        if job is None:  # another worker took the last waiting run between our look and our take
+            raise optuna.TrialPruned("no run was waiting")
+        if taken_elsewhere(study, trial.number, job):  # two machines enqueued it at the same moment
+            raise optuna.TrialPruned("another entry of the queue holds this run")
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        seconds = train(job)
+        finished.append(job)
+        return seconds
+
+    while True:
+        give_back_stale_runs(study)
+        states = {trial.state for trial in study.get_trials(deepcopy=False)}
+        if TrialState.WAITING in states:
+            study.optimize(objective, n_trials=1)
+        elif TrialState.RUNNING in states:
+            time.sleep(poll_seconds)
+        else:
+            return finished
