@@ -209,3 +209,9 @@ def test_entropy_units_and_budget():
         entropy_shift(unit, "nats")
     assert entropy_shift(humanoid, "env") == pytest.approx(17 * math.log(0.4))
     assert entropy_shift(humanoid, "sb3") == 0.0
+
+
+def test_temperature_update_loss_scale_multiplies_the_violation():
+    log_alpha = th.tensor([0.3], dtype=th.float64, requires_grad=True)
+    temperature_update_loss(log_alpha, column(-50.0, -30.0), entropy_target=-100.0, scale=0.01).backward()
+    assert log_alpha.grad.item() == pytest.approx(0.01 * (-40.0 + 100.0))  # 0.6: the violation of 60 nats per 100 steps

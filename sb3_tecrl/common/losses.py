@@ -153,14 +153,18 @@ def policy_improvement_loss(
     return -(reward_value + ent_coef * soft_entropy).mean()
 
 
-def temperature_update_loss(log_ent_coef: th.Tensor, entropy_estimate: th.Tensor, entropy_target: float) -> th.Tensor:
+def temperature_update_loss(
+    log_ent_coef: th.Tensor, entropy_estimate: th.Tensor, entropy_target: float, scale: float = 1.0
+) -> th.Tensor:
     """
-    TUP: ``mean(log_alpha * (H_ - target))`` (spec section 5): gradient descent lowers alpha when the entropy estimate
-    exceeds its target and raises it when it falls short.
+    TUP: ``scale * mean(log_alpha * (H_ - target))`` (spec section 5): gradient descent lowers alpha when the entropy
+    estimate exceeds its target and raises it when it falls short.
 
     :param log_ent_coef: ``log(alpha)``, the only tensor that receives a gradient
     :param entropy_estimate: the trajectory entropy ``-log pi + Q_e`` (TEC) or the step entropy ``-log pi``, ``(B, 1)``
     :param entropy_target: the trajectory budget (TEC) or the per-step target entropy, in SB3's units
+    :param scale: factor of the violation: 1 (the paper's), or ``1 - gamma^n`` to express a trajectory violation in
+        per-step units (dual ascent, where the step is proportional to the gradient)
     :return: scalar loss
     """
-    return (log_ent_coef * (entropy_estimate.detach() - entropy_target)).mean()
+    return scale * (log_ent_coef * (entropy_estimate.detach() - entropy_target)).mean()

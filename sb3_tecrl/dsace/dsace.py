@@ -61,6 +61,7 @@ from sb3_tecrl.dsace.policies import (
 
 SelfDSACE = TypeVar("SelfDSACE", bound="DSACE")
 MATMUL_PRECISIONS = ("float32", "bfloat16")
+TEMPERATURE_UPDATES = ("adam", "dual")
 
 WARMUP_ACTIONS = ("uniform", "policy")
 
@@ -137,6 +138,15 @@ class DSACE(OffPolicyAlgorithm):
         DSAC-T: 2 (for 20 environment steps per gradient step)
     :param target_update_interval: target networks are updated every ``target_update_interval``-th actor update
     :param tau_b: rate of the moving average of the reward critics' standard deviation (default: ``tau``)
+    :param entropy_tau: soft update coefficient of the entropy critic's target network (default ``None``: ``tau``, the
+        paper's). The fixed point of ``Q_e`` moves with a time constant of about ``1 / (entropy_tau (1 - gamma))``
+        gradient steps; ``1.0`` copies the critic into its target at every target update (no target network for
+        ``Q_e``). Needs ``separate_entropy_critic``
+    :param temperature_update: how ``log(alpha)`` follows its target. ``"adam"`` (default, the paper's): Adam on the TUP
+        loss, whose normalised step moves ``log(alpha)`` at a nearly constant rate whatever the violation.
+        ``"dual"``: dual ascent, a plain gradient step of ``ent_coef_learning_rate`` times the violation in per-step
+        units (the trajectory violation times ``1 - gamma^n``; the per-step one without TEC), which settles where the
+        constraint holds instead of annealing
     :param matmul_precision: ``"bfloat16"`` (default) or ``"float32"``. With ``"bfloat16"`` the hidden layers of the
         actor, the critics and their targets compute in bfloat16 (matrix products with float32 accumulation,
         activations rounded to bfloat16; the critics' by an explicit cast, the actor's by ``torch.autocast``); the
@@ -210,6 +220,8 @@ class DSACE(OffPolicyAlgorithm):
         policy_delay: int = 1,
         target_update_interval: int = 1,
         tau_b: float | None = None,
+        entropy_tau: float | None = None,
+        temperature_update: str = "adam",
         matmul_precision: str = "bfloat16",
         compile_update: bool = False,
         use_sde: bool = False,
@@ -237,6 +249,8 @@ class DSACE(OffPolicyAlgorithm):
             ent_coef_learning_rate=ent_coef_learning_rate,
             target_entropy=target_entropy,
             tau_b=tau_b,
+            entropy_tau=entropy_tau,
+            temperature_update=temperature_update,
             sde_sample_freq=sde_sample_freq,
             stats_window_size=stats_window_size,
             verbose=verbose,
@@ -293,6 +307,8 @@ class DSACE(OffPolicyAlgorithm):
         self.policy_delay = policy_delay
         self.target_update_interval = target_update_interval
         self.tau_b = tau if tau_b is None else tau_b
+        self.entropy_tau = entropy_tau
+        self.temperature_update = temperature_update
         self.matmul_precision = matmul_precision
         self.compile_update = compile_update
         self.log_ent_coef: th.Tensor | None = None
@@ -353,6 +369,8 @@ class DSACE(OffPolicyAlgorithm):
         self.critic_std_ema = th.full((self.critic.n_critics,), -1.0, device=self.device)
         self.ent_coef_lr_schedule = FloatSchedule(self.ent_coef_learning_rate)
         self._setup_ent_coef()
+        if self.entropy_tau is not None:
+            self._target_rates = self._per_member_target_rates()
         self._step = self._gradient_step
         if self.compile_update:
             self._step = compile_or_eager(self._gradient_step, self.device, "gradient step")
@@ -363,6 +381,23 @@ class DSACE(OffPolicyAlgorithm):
                 f"the trajectory budget uses the matching horizon 1 / (1 - gamma^{self.n_steps}).",
                 stacklevel=2,
             )
+
+    def _per_member_target_rates(self) -> list[th.Tensor]:
+        """
+        :return: per parameter of critic and actor (in ``_update_targets``' order), its soft update rate as a tensor
+            that broadcasts over it: the ensemble's stacked parameters get ``tau`` for the reward critics and
+            ``entropy_tau`` for the entropy critic (the last member); every other parameter gets ``tau``
+        """
+        ensemble = {id(parameter) for parameter in self.critic.q_net.parameters()}
+        members = th.full((self.critic.n_critics + 1,), self.tau, device=self.device)
+        members[-1] = self.entropy_tau
+        rates = []
+        for parameter in [*self.critic.parameters(), *self.actor.parameters()]:
+            if id(parameter) in ensemble:
+                rates.append(members.view(-1, *([1] * (parameter.dim() - 1))).to(parameter.dtype))
+            else:
+                rates.append(th.tensor(self.tau, device=self.device, dtype=parameter.dtype))
+        return rates
 
     def _check_loaded_algorithm(self) -> None:
         """
@@ -416,7 +451,8 @@ class DSACE(OffPolicyAlgorithm):
             if not init_value > 0.0:
                 raise ValueError(f"The initial value of ent_coef must be greater than 0, got {self.ent_coef!r}.")
             self.log_ent_coef = th.full((1,), math.log(init_value), device=self.device).requires_grad_(True)
-            self.ent_coef_optimizer = th.optim.Adam([self.log_ent_coef], lr=self.ent_coef_lr_schedule(1))
+            optimizer_class = th.optim.SGD if self.temperature_update == "dual" else th.optim.Adam
+            self.ent_coef_optimizer = optimizer_class([self.log_ent_coef], lr=self.ent_coef_lr_schedule(1))
         else:
             self.ent_coef_tensor = th.tensor(float(self.ent_coef), device=self.device)
 
@@ -526,8 +562,19 @@ class DSACE(OffPolicyAlgorithm):
         if self.log_ent_coef is not None:
             entropy_estimate = trajectory_entropy if self.trajectory_entropy_constraint else step_entropy
             assert entropy_estimate is not None
-            losses["ent_coef_loss"] = temperature_update_loss(self.log_ent_coef, entropy_estimate, self.temperature_target)
+            losses["ent_coef_loss"] = temperature_update_loss(
+                self.log_ent_coef, entropy_estimate, self.temperature_target, self._violation_scale()
+            )
         return losses, stats
+
+    def _violation_scale(self) -> float:
+        """
+        :return: the factor of the temperature's loss: ``1 - gamma^n`` (a trajectory violation in per-step units) for
+            dual ascent with TEC, else 1
+        """
+        if self.temperature_update == "dual" and self.trajectory_entropy_constraint:
+            return 1.0 - self.gamma**self.n_steps
+        return 1.0
 
     def sample_actions(self, observations: PyTorchObs, target_actor: bool = False) -> tuple[th.Tensor, th.Tensor]:
         """
@@ -553,7 +600,10 @@ class DSACE(OffPolicyAlgorithm):
         """Polyak update of all target networks (critics and actor) in one fused operation."""
         online = [*self.critic.parameters(), *self.actor.parameters()]
         target = [*self.critic_target.parameters(), *self.actor_target.parameters()]
-        th._foreach_lerp_(target, online, self.tau)
+        if self.entropy_tau is None:
+            th._foreach_lerp_(target, online, self.tau)
+        else:
+            th._foreach_lerp_(target, online, self._target_rates)
         # Copy running stats, see https://github.com/DLR-RM/stable-baselines3/issues/996
         polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
 
@@ -708,6 +758,7 @@ class DSACE(OffPolicyAlgorithm):
             "critic_target",
             "_random_states_to_restore",
             "_step",
+            "_target_rates",
         ]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
@@ -735,6 +786,8 @@ def _check_hyperparameters(
     ent_coef_learning_rate: float | Schedule,
     target_entropy: str | float,
     tau_b: float | None,
+    entropy_tau: float | None,
+    temperature_update: str,
     sde_sample_freq: int,
     stats_window_size: int,
     verbose: int,
@@ -765,6 +818,13 @@ def _check_hyperparameters(
     check_real("tau", tau, 0.0, 1.0, low_open=True)
     if tau_b is not None:
         check_real("tau_b", tau_b, 0.0, 1.0, low_open=True)
+    if entropy_tau is not None:
+        check_real("entropy_tau", entropy_tau, 0.0, 1.0, low_open=True)
+        if not separate_entropy_critic:
+            raise ValueError(
+                f"entropy_tau={entropy_tau} sets the entropy critic's target rate: it needs separate_entropy_critic=True."
+            )
+    check_choice("temperature_update", temperature_update, TEMPERATURE_UPDATES)
     check_real("gamma", gamma, 0.0, 1.0)
     _check_train_freq(train_freq)
     check_integer("gradient_steps", gradient_steps, 1, also=(-1,))

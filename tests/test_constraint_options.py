@@ -1,0 +1,93 @@
+"""
+Options of the constraint study (issue 28), each checked by hand against the rule it states: the entropy critic's own
+target rate (``entropy_tau``) and dual ascent on the temperature (``temperature_update="dual"``).
+"""
+
+import pytest
+import torch as th
+
+from sb3_tecrl import DSACE, DSACT
+
+TINY = dict(net_arch=[16])
+
+
+def trained(**kwargs) -> DSACE:
+    params = dict(learning_starts=20, batch_size=16, buffer_size=2_000, policy_kwargs=dict(TINY), seed=0, device="cpu")
+    model = DSACE("MlpPolicy", "Pendulum-v1", **{**params, **kwargs})
+    model.learn(30)
+    return model
+
+
+def parameters(module: th.nn.Module) -> list[th.Tensor]:
+    return [parameter.detach().clone() for parameter in module.parameters()]
+
+
+@pytest.mark.parametrize("entropy_tau", [None, 0.5, 1.0])
+def test_the_entropy_critics_target_moves_at_entropy_tau_and_every_other_target_at_tau(entropy_tau):
+    model = trained(tau=0.1, entropy_tau=entropy_tau, matmul_precision="float32")
+    online, target = parameters(model.critic.q_net), parameters(model.critic_target.q_net)
+    actor, actor_target = parameters(model.actor), parameters(model.actor_target)
+    model._update_targets()
+    entropy_rate = 0.1 if entropy_tau is None else entropy_tau
+    for new, old, source in zip(model.critic_target.q_net.parameters(), target, online, strict=True):
+        # the ensemble's last member is the entropy critic, the others the reward critics
+        th.testing.assert_close(new[:-1], old[:-1] + 0.1 * (source[:-1] - old[:-1]))
+        th.testing.assert_close(new[-1], old[-1] + entropy_rate * (source[-1] - old[-1]))
+    for new, old, source in zip(model.actor_target.parameters(), actor_target, actor, strict=True):
+        th.testing.assert_close(new, old + 0.1 * (source - old))
+
+
+@pytest.mark.parametrize("trajectory_entropy_constraint", [True, False])
+def test_dual_ascent_steps_log_alpha_by_the_violation_in_per_step_units(trajectory_entropy_constraint):
+    lr, gamma = 0.01, 0.9
+    model = trained(
+        temperature_update="dual",
+        ent_coef_learning_rate=lr,
+        gamma=gamma,
+        trajectory_entropy_constraint=trajectory_entropy_constraint,
+    )
+    assert isinstance(model.ent_coef_optimizer, th.optim.SGD)
+    before = model.log_ent_coef.item()
+    stats = model._gradient_step(model.replay_buffer.sample(16), update_actor=True)
+    if trajectory_entropy_constraint:  # the trajectory violation divided by the horizon 1 / (1 - gamma)
+        violation = (1.0 - gamma) * (stats["trajectory_entropy"].item() - model.temperature_target)
+    else:
+        violation = stats["entropy"].item() - model.temperature_target
+    assert model.log_ent_coef.item() - before == pytest.approx(-lr * violation, rel=1e-4, abs=1e-9)
+
+
+def test_adam_steps_log_alpha_by_its_learning_rate_whatever_the_violation():
+    model = DSACE("MlpPolicy", "Pendulum-v1", learning_starts=20, batch_size=16, policy_kwargs=dict(TINY), seed=0)
+    model.learn(21)  # the temperature's first Adam step: lr times the sign of the violation
+    assert abs(model.log_ent_coef.item()) == pytest.approx(3e-4, rel=1e-3)
+
+
+def test_the_options_survive_save_and_load(tmp_path):
+    model = trained(entropy_tau=0.5, temperature_update="dual")
+    model.save(tmp_path / "model")
+    loaded = DSACE.load(tmp_path / "model", device="cpu")
+    assert (loaded.entropy_tau, loaded.temperature_update) == (0.5, "dual")
+    assert isinstance(loaded.ent_coef_optimizer, th.optim.SGD) and loaded.log_ent_coef.item() == model.log_ent_coef.item()
+    assert [rate.flatten().tolist() for rate in loaded._target_rates] == [
+        rate.flatten().tolist() for rate in model._target_rates
+    ]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(temperature_update="sgd"), "temperature_update"),
+        (dict(entropy_tau=0.0), "entropy_tau"),
+        (dict(entropy_tau=1.5), "entropy_tau"),
+        (dict(entropy_tau=0.5, separate_entropy_critic=False, trajectory_entropy_constraint=False), "separate_entropy_critic"),
+    ],
+)
+def test_bad_option_values_are_rejected_naming_them(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        DSACE("MlpPolicy", "Pendulum-v1", **kwargs)
+
+
+def test_dsact_has_no_entropy_critic_rate_but_takes_dual_ascent():
+    with pytest.raises(TypeError, match="entropy_tau"):
+        DSACT("MlpPolicy", "Pendulum-v1", entropy_tau=0.5)
+    assert isinstance(DSACT("MlpPolicy", "Pendulum-v1", temperature_update="dual").ent_coef_optimizer, th.optim.SGD)
