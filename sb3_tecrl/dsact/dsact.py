@@ -3,7 +3,7 @@ from typing import Any, ClassVar
 from sb3_tecrl.dsace.dsace import DSACE
 
 # DSAC-E's parameters that DSAC-T does not have
-_DSACE_ONLY = ("separate_entropy_critic", "trajectory_entropy_constraint", "rho", "entropy_budget")
+_DSACE_ONLY = ("separate_entropy_critic", "trajectory_entropy_constraint", "rho", "entropy_budget", "constraint_states")
 
 
 class DSACT(DSACE):
@@ -18,7 +18,7 @@ class DSACT(DSACE):
     ``learning_rate=3e-4`` for SB3's sampling regime; the official settings: ``make_model("dsact_paper", env_id)``).
 
     Takes every parameter of :class:`~sb3_tecrl.DSACE` except ``separate_entropy_critic``,
-    ``trajectory_entropy_constraint``, ``rho`` and ``entropy_budget``.
+    ``trajectory_entropy_constraint``, ``rho``, ``entropy_budget`` and ``constraint_states``.
     """
 
     algorithm_name: ClassVar[str] = "DSACT"
