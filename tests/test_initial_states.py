@@ -60,9 +60,11 @@ def test_the_buffer_samples_only_stored_rows():
     assert {tuple(row) for row in sample} == {(0.5, -0.5), (-0.25, 0.25)}  # never an empty row of zeros
 
 
-def test_an_empty_buffer_refuses_to_sample():
+def test_an_empty_buffer_refuses_to_sample_and_a_capacity_below_one_is_rejected():
     with pytest.raises(ValueError, match="No initial state stored yet"):
         InitialStateBuffer(BOX).sample(1)
+    with pytest.raises(ValueError, match="capacity must be an integer >= 1, got 0"):
+        InitialStateBuffer(BOX, capacity=0)
 
 
 def test_the_buffer_pickles_only_its_rows_and_comes_back_whole():

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from sb3_tecrl.common.validation import check_integer
+
 DEFAULT_CAPACITY = 10_000
 
 
@@ -28,8 +30,7 @@ class InitialStateBuffer:
                 f"constraint_states='initial' supports Box observation spaces, got {observation_space}: "
                 "use constraint_states='replay'."
             )
-        if capacity < 1:
-            raise ValueError(f"capacity must be an integer >= 1, got {capacity!r}.")
+        check_integer("capacity", capacity, 1)
         self.capacity = capacity
         self.observations = np.zeros((capacity, *observation_space.shape), dtype=observation_space.dtype)
         self.position = 0
