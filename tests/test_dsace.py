@@ -73,6 +73,7 @@ def test_unbounded_action_space_is_rejected():
         (dict(policy_delay=0), "policy_delay"),
         (dict(entropy_units="nats"), "entropy_units must be 'env'"),
         (dict(warmup_actions="random"), "warmup_actions must be 'uniform'"),
+        (dict(constraint_states="initial", trajectory_entropy_constraint=False), "set trajectory_entropy_constraint=True"),
     ],
 )
 def test_invalid_hyperparameters_fail_before_anything_is_built(kwargs, message, monkeypatch):
@@ -117,6 +118,7 @@ BAD_PARAMETERS = [
     ("entropy_budget", "low", "a finite number"),
     ("entropy_units", "nats", "'env'"),
     ("warmup_actions", "random", "'uniform'"),
+    ("constraint_states", "start", "one of"),
     ("policy_delay", 0, ">= 1"),
     ("target_update_interval", 0, ">= 1"),
     ("tau_b", 1.5, "(0, 1]"),

@@ -35,6 +35,7 @@ from sb3_tecrl.common.entropy import (
     step_entropy_target,
     trajectory_entropy_budget,
 )
+from sb3_tecrl.common.initial_states import InitialStateBuffer
 from sb3_tecrl.common.losses import (
     NOISE_CLIP,
     entropy_target,
@@ -64,6 +65,7 @@ MATMUL_PRECISIONS = ("float32", "bfloat16")
 TEMPERATURE_UPDATES = ("adam", "dual")
 
 WARMUP_ACTIONS = ("uniform", "policy")
+CONSTRAINT_STATES = ("replay", "initial")
 
 
 class DSACE(OffPolicyAlgorithm):
@@ -133,6 +135,15 @@ class DSACE(OffPolicyAlgorithm):
     :param trajectory_entropy_constraint: trajectory entropy constraint (TEC): tune alpha on ``-log pi + Q_e``
         against the budget. Off: tune it on ``-log pi`` against the per-step target. Needs
         ``separate_entropy_critic``.
+    :param constraint_states: the states at which TEC measures the trajectory entropy ``-log pi(a|s) + Q_e(s, a)``
+        (``a ~ pi(.|s)``) that it holds to the budget: ``"replay"`` (the paper's) the replayed batch's states, a mean
+        over the replay distribution (for a continuing task, a per-step target in the limit: spec section 10);
+        ``"initial"`` the initial states of episodes (the first observation after each reset, kept in an
+        :class:`~sb3_tecrl.common.initial_states.InitialStateBuffer` of the last 10,000, saved with the model), so that
+        it is on ``E_{s0}[V_H(s0)]``, the entropy of trajectories from their start, against the same budget: up to
+        ``batch_size`` of them per temperature update, logged as ``train/initial_trajectory_entropy`` (the replayed
+        batch's estimate stands in while none is stored yet). Needs ``trajectory_entropy_constraint`` and a Box
+        observation space.
     :param policy_delay: the actor, the temperature and all target networks are updated every ``policy_delay``-th
         gradient step (counted over all gradient steps, so ``gradient_steps > 1`` works); critics every step. Official
         DSAC-T: 2 (for 20 environment steps per gradient step)
@@ -217,6 +228,7 @@ class DSACE(OffPolicyAlgorithm):
         warmup_actions: str = "uniform",
         separate_entropy_critic: bool = True,
         trajectory_entropy_constraint: bool = True,
+        constraint_states: str = "replay",
         policy_delay: int = 1,
         target_update_interval: int = 1,
         tau_b: float | None = None,
@@ -263,6 +275,7 @@ class DSACE(OffPolicyAlgorithm):
             warmup_actions=warmup_actions,
             separate_entropy_critic=separate_entropy_critic,
             trajectory_entropy_constraint=trajectory_entropy_constraint,
+            constraint_states=constraint_states,
             policy_delay=policy_delay,
             target_update_interval=target_update_interval,
             matmul_precision=matmul_precision,
@@ -304,6 +317,8 @@ class DSACE(OffPolicyAlgorithm):
         self.warmup_actions = warmup_actions
         self.separate_entropy_critic = separate_entropy_critic
         self.trajectory_entropy_constraint = trajectory_entropy_constraint
+        self.constraint_states = constraint_states
+        self.initial_states: InitialStateBuffer | None = None  # built by _setup_model, unless loaded with the model
         self.policy_delay = policy_delay
         self.target_update_interval = target_update_interval
         self.tau_b = tau if tau_b is None else tau_b
@@ -339,7 +354,21 @@ class DSACE(OffPolicyAlgorithm):
         synchronisation, which walks the training and evaluation wrappers in lockstep.)
         """
         _check_finite_transition(new_obs, reward, dones, infos, self.num_timesteps)
+        if self.initial_states is not None:
+            self._store_initial_states(dones)
         super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)
+
+    def _store_initial_states(self, dones: np.ndarray) -> None:
+        """
+        Keep the states of this transition that began an episode (unnormalised, as the replay buffer keeps them):
+        those of the envs that ``learn`` reset or whose previous transition ended an episode.
+
+        :param dones: the transition's ends of episodes, which make the next states initial ones
+        """
+        assert self.initial_states is not None
+        states = self._last_obs if self._vec_normalize_env is None else self._last_original_obs
+        self.initial_states.add(states[self._last_episode_starts])  # type: ignore[index]
+        self._last_episode_starts = np.array(dones, dtype=bool)
 
     def _setup_model(self) -> None:
         self._check_loaded_algorithm()
@@ -371,6 +400,8 @@ class DSACE(OffPolicyAlgorithm):
         self._setup_ent_coef()
         if self.entropy_tau is not None:
             self._target_rates = self._per_member_target_rates()
+        if self.constraint_states == "initial" and self.initial_states is None:
+            self.initial_states = InitialStateBuffer(self.observation_space)
         self._step = self._gradient_step
         if self.compile_update:
             self._step = compile_or_eager(self._gradient_step, self.device, "gradient step")
@@ -559,6 +590,9 @@ class DSACE(OffPolicyAlgorithm):
         if values_pi.entropy is not None:
             trajectory_entropy = step_entropy + values_pi.entropy.detach()
             stats.update(entropy_q=values_pi.entropy.detach().mean(), trajectory_entropy=trajectory_entropy.mean())
+            if self.initial_states is not None:  # constraint_states="initial"
+                trajectory_entropy = self._initial_trajectory_entropy(len(log_prob), trajectory_entropy)
+                stats["initial_trajectory_entropy"] = trajectory_entropy.mean()
         if self.log_ent_coef is not None:
             entropy_estimate = trajectory_entropy if self.trajectory_entropy_constraint else step_entropy
             assert entropy_estimate is not None
@@ -575,6 +609,27 @@ class DSACE(OffPolicyAlgorithm):
         if self.temperature_update == "dual" and self.trajectory_entropy_constraint:
             return 1.0 - self.gamma**self.n_steps
         return 1.0
+
+    @th.compiler.disable  # NumPy sampling, outside a compiled gradient step
+    @th.no_grad()
+    def _initial_trajectory_entropy(self, batch_size: int, replay_estimate: th.Tensor) -> th.Tensor:
+        """
+        :param batch_size: the replayed batch's size, the most initial states to draw
+        :param replay_estimate: the replayed states' trajectory entropy, returned while no initial state is stored
+        :return: ``-log pi(a|s0) + Q_e(s0, a)`` with ``a ~ pi(.|s0)`` at ``min(batch_size, stored)`` stored initial
+            states ``s0`` (normalised as the replay buffer's samples are), ``(n, 1)``
+        """
+        assert self.initial_states is not None
+        if len(self.initial_states) == 0:
+            return replay_estimate
+        observations = self.initial_states.sample(min(batch_size, len(self.initial_states)))
+        if self._vec_normalize_env is not None:
+            observations = self._vec_normalize_env.normalize_obs(observations)
+        observations_tensor = th.as_tensor(observations, device=self.device)
+        actions, log_prob = self.sample_actions(observations_tensor)
+        entropy_value = self.critic(observations_tensor, actions).entropy
+        assert entropy_value is not None
+        return entropy_value - log_prob
 
     def sample_actions(self, observations: PyTorchObs, target_actor: bool = False) -> tuple[th.Tensor, th.Tensor]:
         """
@@ -800,6 +855,7 @@ def _check_hyperparameters(
     warmup_actions: str,
     separate_entropy_critic: bool,
     trajectory_entropy_constraint: bool,
+    constraint_states: str,
     policy_delay: int,
     target_update_interval: int,
     matmul_precision: str,
@@ -864,6 +920,13 @@ def _check_hyperparameters(
         raise ValueError(
             "trajectory_entropy_constraint=True needs the entropy critic: set separate_entropy_critic=True, "
             "or turn both off (DSAC-T)."
+        )
+    check_choice("constraint_states", constraint_states, CONSTRAINT_STATES)
+    if constraint_states == "initial" and not trajectory_entropy_constraint:
+        raise ValueError(
+            "constraint_states='initial' moves the trajectory entropy constraint's estimate to the episodes' initial "
+            "states, and there is no such constraint with trajectory_entropy_constraint=False: set "
+            "trajectory_entropy_constraint=True (with separate_entropy_critic=True), or keep constraint_states='replay'."
         )
     check_choice("matmul_precision", matmul_precision, MATMUL_PRECISIONS)
 

@@ -3,7 +3,14 @@ from typing import Any, ClassVar
 from sb3_tecrl.dsace.dsace import DSACE
 
 # DSAC-E's parameters that DSAC-T does not have
-_DSACE_ONLY = ("separate_entropy_critic", "trajectory_entropy_constraint", "rho", "entropy_budget", "entropy_tau")
+_DSACE_ONLY = (
+    "separate_entropy_critic",
+    "trajectory_entropy_constraint",
+    "rho",
+    "entropy_budget",
+    "entropy_tau",
+    "constraint_states",
+)
 
 
 class DSACT(DSACE):
@@ -18,7 +25,7 @@ class DSACT(DSACE):
     ``learning_rate=3e-4`` for SB3's sampling regime; the official settings: ``make_model("dsact_paper", env_id)``).
 
     Takes every parameter of :class:`~sb3_tecrl.DSACE` except ``separate_entropy_critic``,
-    ``trajectory_entropy_constraint``, ``rho``, ``entropy_budget`` and ``entropy_tau``.
+    ``trajectory_entropy_constraint``, ``rho``, ``entropy_budget``, ``entropy_tau`` and ``constraint_states``.
     """
 
     algorithm_name: ClassVar[str] = "DSACT"
