@@ -202,11 +202,16 @@ def test_rho_scales_the_budget_and_tec_off_uses_the_step_target():
     assert make_model(target_entropy=-3.0, gamma=0.9, entropy_units="sb3").temperature_target == pytest.approx(-30.0)
 
 
-@pytest.mark.parametrize("kwargs", [dict(rho=20.0), dict(entropy_budget=-10.0)])
-def test_budget_parameters_without_tec_warn_that_they_are_ignored(kwargs):
+def test_an_entropy_budget_without_tec_warns_that_it_is_ignored():
     with pytest.warns(UserWarning, match="ignored"):
-        model = make_model(trajectory_entropy_constraint=False, **kwargs)
+        model = make_model(trajectory_entropy_constraint=False, entropy_budget=-10.0)
     assert model.temperature_target == pytest.approx(-1.0)
+
+
+def test_rho_without_tec_scales_the_per_step_target():
+    assert make_model(trajectory_entropy_constraint=False, rho=20.0).temperature_target == pytest.approx(-20.0)
+    sb3_units = make_model(trajectory_entropy_constraint=False, rho=20.0, entropy_units="sb3")
+    assert sb3_units.temperature_target == pytest.approx(-20.0 - math.log(2.0))
 
 
 # --- the switches ----------------------------------------------------------------------------------------------------

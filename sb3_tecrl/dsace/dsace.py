@@ -119,7 +119,9 @@ class DSACE(OffPolicyAlgorithm):
     :param target_entropy: the per-step reference entropy ``H0``: ``"auto"`` for ``-dim(A)`` in the environment's
         units (the paper), or a float in SB3's units (as for SAC)
     :param rho: scale of the trajectory entropy budget ``rho * H0 / (1 - gamma)`` (> 0). With ``H0 < 0`` a larger
-        rho means a lower budget; the paper uses 20 for Humanoid and Walker2d, 1 elsewhere.
+        rho means a lower budget; the paper uses 20 for Humanoid and Walker2d, 1 elsewhere. Without TEC it scales the
+        per-step target, ``rho * H0``: the per-step entropy that the budget asks for in the steady state of a
+        continuing task (spec section 10), so that the two can be compared at the same rho.
     :param entropy_budget: explicit trajectory entropy budget in ``entropy_units``; overrides the formula (and allows
         ``gamma = 1``)
     :param entropy_units: ``"env"`` (default, the paper's and the official code's): every log-probability in the
@@ -467,7 +469,7 @@ class DSACE(OffPolicyAlgorithm):
         """
         assert isinstance(self.action_space, spaces.Box)
         if not self.trajectory_entropy_constraint:
-            target = step_entropy_target(self.target_entropy, self.action_space, self.entropy_units)
+            target = step_entropy_target(self.target_entropy, self.action_space, self.entropy_units, self.rho)
             return check_finite("The per-step target entropy", target)
         if self.entropy_budget is not None:
             return float(self.entropy_budget)
@@ -910,10 +912,10 @@ def _check_hyperparameters(
             f"gamma={gamma} makes the trajectory entropy budget rho * H0 / (1 - gamma) infinite: use gamma < 1, "
             "pass an explicit entropy_budget, or set trajectory_entropy_constraint=False."
         )
-    if not trajectory_entropy_constraint and (rho != 1.0 or entropy_budget is not None):
+    if not trajectory_entropy_constraint and entropy_budget is not None:
         warnings.warn(
-            f"rho={rho} and entropy_budget={entropy_budget} only set the trajectory budget, which is not used with "
-            "trajectory_entropy_constraint=False (alpha is tuned to the per-step target_entropy): they are ignored.",
+            f"entropy_budget={entropy_budget} only sets the trajectory budget, which is not used with "
+            "trajectory_entropy_constraint=False (alpha is tuned to the per-step target rho * H0): it is ignored.",
             stacklevel=3,
         )
     if trajectory_entropy_constraint and not separate_entropy_critic:
