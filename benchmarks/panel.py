@@ -184,6 +184,29 @@ def runs_of(regime: str, algos: dict[str, Algo], names: tuple[str, ...]) -> dict
 
 BF16_ALGO = Algo(DSACE, "dsace", (("matmul_precision", "bfloat16"),), "dsace-bf16")
 
+
+def study_cell(name: str, *overrides: tuple[str, Any]) -> Algo:
+    """A variant of the constraint study: DSAC-E's shipped zoo settings with ``overrides``."""
+    return Algo(DSACE, "dsace", overrides, f"dsace-{name}")
+
+
+ENTROPY_TAU_1 = ("entropy_tau", 1.0)
+DUAL = ("temperature_update", "dual")
+INITIAL = ("constraint_states", "initial")
+RHO_20 = ("rho", 20.0)
+# the constraint study (issue 28, docs: benchmarks/constraint_study): each hypothesis a cell, tuned on short tasks
+TEC_STUDY_ALGOS = {
+    "DSAC-E": replace(BF16_ALGO, same_as=("bf16", "DSAC-E bf16")),  # the shipped default: those runs, same code path
+    "entropy_tau=1": study_cell("etau1", ENTROPY_TAU_1),
+    "dual": study_cell("dual", DUAL),
+    "initial": study_cell("initial", INITIAL),
+    "dual+entropy_tau=1": study_cell("dual-etau1", DUAL, ENTROPY_TAU_1),
+    "dual+initial+entropy_tau=1": study_cell("dual-initial-etau1", DUAL, INITIAL, ENTROPY_TAU_1),
+    "w/o TEC": study_cell("wo-tec", *WO_TEC),
+    "rho=20": study_cell("rho20", RHO_20),
+    "w/o TEC rho=20": study_cell("wo-tec-rho20", *WO_TEC, RHO_20),
+}
+
 PANELS = {
     "short": Panel("learning", SHORT_TASKS, SHORT_ALGOS),
     # the main question first: DSAC-E against DSAC-T and SAC on Walker2d and Ant
@@ -237,6 +260,14 @@ PANELS = {
         {"Hopper-v4": sb3_task("Hopper-v4")},
         {**runs_of("S", SHORT_ALGOS, ("DSAC-E",)), "DSAC-E bf16": BF16_ALGO},
         reference="DSAC-E bf16",
+    ),
+    "tec_tune": Panel(
+        "tec_tune",
+        {name: SHORT_TASKS[name] for name in ("Pendulum-v1", "InvertedDoublePendulum-v4")},
+        TEC_STUDY_ALGOS,
+        seeds=(0, 1),
+        main_tasks=("Pendulum-v1",),
+        main_algos=tuple(TEC_STUDY_ALGOS),
     ),
 }
 # the first panel's names, which benchmarks.defaults_study and the tests use
