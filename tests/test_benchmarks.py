@@ -286,3 +286,20 @@ def test_the_limit_measure_records_every_product_of_a_step_with_its_shape_and_dt
     assert {dtype for *_, dtype in products["float32"]} == {th.float32}
     assert len(products["float32"]) == len(products["bfloat16"])
     assert speed.product_flops([("mm", (256, 3), (3, 8), th.float32)]) == 2 * 256 * 3 * 8
+
+
+def test_a_constraint_acts_when_its_late_estimate_meets_the_target_and_alpha_stays_up():
+    from benchmarks.constraint_study import constraint_state
+
+    def log(estimates: list[float], alpha: float) -> list[dict[str, float]]:
+        steps = range(100, 100 * (len(estimates) + 1), 100)
+        keys = ("time/total_timesteps", "train/trajectory_entropy", "train/entropy_budget", "train/ent_coef")
+        return [
+            dict(zip(keys, (step, value, -100.0, alpha), strict=True)) for step, value in zip(steps, estimates, strict=True)
+        ]
+
+    # the last quarter (steps >= 750 of 1,000) counts: its mean is -90, 10% from the target
+    held = constraint_state(log([0.0] * 7 + [-85.0, -95.0, -90.0], alpha=0.01), "train/trajectory_entropy", 1_000)
+    assert held["estimate"] == pytest.approx(-90.0) and held["gap"] == pytest.approx(0.1) and held["acts"]
+    assert not constraint_state(log([0.0] * 7 + [-85.0, -95.0, -90.0], alpha=1e-5), "train/trajectory_entropy", 1_000)["acts"]
+    assert not constraint_state(log([-100.0] * 7 + [-50.0] * 3, alpha=0.01), "train/trajectory_entropy", 1_000)["acts"]

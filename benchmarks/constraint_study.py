@@ -1,0 +1,166 @@
+"""
+The constraint study (issue 28): does each variant's temperature follow its constraint, and what does it cost or buy?
+
+    python -m benchmarks.learning run --panel tec_tune --workers 1   # the runs (resumable, a queue)
+    python -m benchmarks.constraint_study                            # results/tec_tune/constraint_study.md and PNGs
+
+Per run of panel ``tec_tune``: the estimate the temperature is tuned on (``-log pi + Q_e`` on replayed states, on
+initial states with ``constraint_states="initial"``, or ``-log pi`` without TEC), its mean over the last quarter of
+the run against the logged target, and alpha at the end. A constraint *acts* when that mean lies within
+``ACTS_WITHIN`` of its target and alpha ends above ``ALPHA_FLOOR`` (the issue's shipping rule, on Pendulum-v1 seeds 0-1).
+The termination incentive is measured on panels S, rho_S and tec_S (Hopper-v4 and Walker2d-v4, which terminate): the
+mean length of the deterministic evaluation episodes at the end of each run.
+"""
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from benchmarks.panel import PANELS, Algo, read_rows, result_path, zoo_log_dir
+from benchmarks.report import completed_runs, final_return, final_scores, iqm_with_ci
+
+PANEL = "tec_tune"
+ACTS_WITHIN = 0.15
+ALPHA_FLOOR = 1e-4
+LAST_QUARTER = 0.75
+TERMINATING = (("S", "Hopper-v4"), ("S", "Walker2d-v4"), ("rho_S", "Walker2d-v4"), ("tec_S", "Walker2d-v4"))
+
+
+def estimate_key(algo: Algo) -> str:
+    """:return: the logged column of the estimate that the algorithm's temperature follows"""
+    overrides = dict(algo.overrides)
+    if not overrides.get("trajectory_entropy_constraint", True):
+        return "train/entropy"
+    if overrides.get("constraint_states") == "initial":
+        return "train/initial_trajectory_entropy"
+    return "train/trajectory_entropy"
+
+
+def constraint_state(train: list[dict[str, float]], key: str, budget_steps: int) -> dict[str, float]:
+    """
+    :param train: a run's training log (``seed<N>_train.csv`` rows)
+    :param key: the column of the estimate
+    :param budget_steps: the run's budget in environment steps
+    :return: the estimate's mean over the last quarter, the target, their relative gap, alpha at the end and whether
+        the constraint acts
+    """
+    late = [row for row in train if row["time/total_timesteps"] >= LAST_QUARTER * budget_steps]
+    estimate = float(np.mean([row[key] for row in late]))
+    target = late[-1]["train/entropy_budget"]
+    gap = abs(estimate - target) / abs(target)
+    alpha = late[-1]["train/ent_coef"]
+    return dict(estimate=estimate, target=target, gap=gap, alpha=alpha, acts=float(gap <= ACTS_WITHIN and alpha > ALPHA_FLOOR))
+
+
+def constraint_rows(task: str) -> list[str]:
+    """:return: markdown rows, one per finished run of the task: the constraint's state and the final return"""
+    spec, lines = PANELS[PANEL], []
+    for algo_name, algo in spec.algos.items():
+        for seed in spec.seeds:
+            train = read_rows(result_path(task, algo_name, seed, "_train", PANEL))
+            rows = read_rows(result_path(task, algo_name, seed, "", PANEL))
+            if not train or rows[-1]["timesteps"] < spec.tasks[task].budget:
+                continue
+            state = constraint_state(train, estimate_key(algo), spec.tasks[task].budget)
+            column = estimate_key(algo).removeprefix("train/")
+            lines.append(
+                f"| {task} | {algo_name} | {seed} | `{column}` | {state['estimate']:,.1f} | {state['target']:,.1f} | "
+                f"{state['gap']:.0%} | {state['alpha']:.2g} | {'yes' if state['acts'] else 'no'} | {final_return(rows):.0f} |"
+            )
+    return lines
+
+
+def plot_task(task: str, seed: int = 0) -> str:
+    """Draw, per variant (one seed), the estimate against its target, alpha, and ``Q_e`` against the realised entropy."""
+    spec = PANELS[PANEL]
+    fig, axes = plt.subplots(1, 3, figsize=(18, 4.2))
+    for algo_name, algo in spec.algos.items():
+        train = read_rows(result_path(task, algo_name, seed, "_train", PANEL))
+        if not train:
+            continue
+        steps = [row["time/total_timesteps"] for row in train]
+        key = estimate_key(algo)
+        (line,) = axes[0].plot(steps, [row[key] / abs(row["train/entropy_budget"]) for row in train], label=algo_name)
+        axes[1].plot(steps, [row["train/ent_coef"] for row in train], color=line.get_color(), label=algo_name)
+        tracking = read_rows(result_path(task, algo_name, seed, "_entropy", PANEL))
+        if tracking and key != "train/entropy":
+            times = [row["timesteps"] for row in tracking]
+            axes[2].plot(times, [row["q_e"] for row in tracking], "o-", color=line.get_color(), label=f"{algo_name}: Q_e")
+            axes[2].plot(times, [row["realised"] for row in tracking], "s--", color=line.get_color(), alpha=0.5)
+    axes[0].axhline(-1.0, color="black", linestyle=":", label="target")
+    axes[0].set_title("estimate / |target| (the temperature's constraint)")
+    axes[1].set_yscale("log")
+    axes[1].axhline(ALPHA_FLOOR, color="black", linestyle=":")
+    axes[1].set_title("alpha")
+    axes[2].set_title("Q_e (solid) vs realised discounted entropy (dashed)")
+    for axis in axes:
+        axis.set_xlabel("environment steps")
+    axes[0].legend(fontsize=7)
+    axes[2].legend(fontsize=6)
+    fig.suptitle(f"Constraint study on {task}, seed {seed}")
+    fig.tight_layout()
+    path = spec.results / f"{task}_constraint.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path.name
+
+
+def final_episode_length(panel: str, task: str, algo: str, seed: int) -> float:
+    """:return: the mean length of the last evaluation's deterministic episodes of a run (RL Zoo layout), NaN if none"""
+    path = zoo_log_dir(task, algo, seed, panel) / "evaluations.npz"
+    return float(np.mean(np.load(path)["ep_lengths"][-1])) if path.exists() else math.nan
+
+
+def episode_length_rows() -> list[str]:
+    """:return: markdown rows: per terminating task and algorithm, the final evaluation episodes' lengths per seed"""
+    lines = []
+    for panel, task in TERMINATING:
+        for algo in completed_runs(task, panel):
+            lengths = [final_episode_length(panel, task, algo, seed) for seed in range(5)]
+            shown = ", ".join(f"{length:.0f}" for length in lengths if not math.isnan(length))
+            lines.append(f"| {panel} | {task} | {algo} | {shown} |")
+    return lines
+
+
+def return_rows(task: str) -> list[str]:
+    """:return: markdown rows of the final return's IQM with its 95% bootstrap interval, per variant"""
+    scores = {algo: values.reshape(-1, 1) for algo, values in final_scores(completed_runs(task, PANEL)).items()}
+    return [
+        f"| {task} | {algo} | {len(scores[algo])} | {m:.0f} [{lo:.0f}, {hi:.0f}] |"
+        for algo, (m, lo, hi) in iqm_with_ci(scores).items()
+    ]
+
+
+def write_study() -> str:
+    """Write ``results/tec_tune/constraint_study.md`` with its figures; return its text."""
+    spec = PANELS[PANEL]
+    lines = [
+        "# Constraint study (issue 28)",
+        "",
+        "Command: `python -m benchmarks.constraint_study`. " + __doc__.split("\n\n")[2],
+    ]
+    lines += ["", "## Does the temperature follow its constraint?", ""]
+    lines += ["| task | variant | seed | estimate | last-quarter mean | target | gap | alpha (end) | acts | return |"]
+    lines += ["| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for task in spec.tasks:
+        lines += constraint_rows(task)
+    lines += ["", "## Final return (mean of the last 3 evaluations): IQM [95% CI]", "", "| task | variant | seeds | IQM |"]
+    lines += ["| --- | --- | --- | --- |"]
+    for task in spec.tasks:
+        lines += return_rows(task)
+    lines += ["", "## Figures", ""] + [f"![{task}]({plot_task(task)})" for task in spec.tasks]
+    lines += ["", "## Episode lengths where episodes terminate (last evaluation, per seed)", ""]
+    lines += ["| panel | task | algorithm | episode lengths |", "| --- | --- | --- | --- |", *episode_length_rows()]
+    text = "\n".join(lines) + "\n"
+    Path(spec.results / "constraint_study.md").write_text(text)
+    return text
+
+
+if __name__ == "__main__":
+    print(write_study())
