@@ -15,6 +15,10 @@ Panels (``python -m benchmarks.learning run --panel <name>``):
   zoo entries (networks, learning rates, 10k warm-up) and the same sampling. Results in ``results/regime_P/``.
 - ``P300``: the papers' regime where their headline claim is made: Ant-v4, 300k gradient steps (6.01M environment
   steps), evaluated every 5,000 gradient steps, DSAC-E, DSAC-T and SAC as in panel P. Results in ``results/regime_P300/``.
+- ``tec_tune``: the constraint study's tuning panel (issue 28): DSAC-E's constraint options one by one and combined,
+  and the w/o TEC / rho = 20 pairs, on Pendulum-v1, InvertedDoublePendulum-v4, Hopper-v4 (the short panel's budgets)
+  and Reacher-v4 (20k), seeds 0-1; its DSAC-E cell is the bf16 panel's shipped-default runs (stored there). Results in
+  ``results/tec_tune/``, study report ``python -m benchmarks.constraint_study``.
 - ``S``: SB3's regime, 1 environment step per gradient step, compared at equal environment steps: 100k steps,
   evaluated every 5k, every algorithm with its shipped zoo settings, on Hopper-v4 and Walker2d-v4. Results in
   ``results/regime_S/``.
@@ -263,7 +267,10 @@ PANELS = {
     ),
     "tec_tune": Panel(
         "tec_tune",
-        {name: SHORT_TASKS[name] for name in ("Pendulum-v1", "InvertedDoublePendulum-v4")},
+        {
+            **{name: SHORT_TASKS[name] for name in ("Pendulum-v1", "InvertedDoublePendulum-v4", "Hopper-v4")},
+            "Reacher-v4": Task("Reacher-v4", budget=20_000, eval_freq=2_000, learning_starts=1_000),
+        },
         TEC_STUDY_ALGOS,
         seeds=(0, 1),
         main_tasks=("Pendulum-v1",),
