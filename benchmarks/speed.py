@@ -18,14 +18,15 @@ Speed of DSAC-E and DSAC-T against SB3's SAC, sb3-contrib's TQC and, when ``sbx-
 - ``rss``: peak resident memory of a process that trains with a full 1M-transition replay buffer on Hopper-v4 (the
   buffer's pages are all touched first), one subprocess per algorithm, against SAC's.
 
-Every algorithm runs at its own defaults (DSAC-E/T: 3x256 GELU; SAC, TQC: 2x256 ReLU) with batch 256; ``DSACE bf16``
-and ``DSACT bf16`` are the same with ``matmul_precision="bfloat16"``, ``DSACE fp32`` with ``"float32"``, ``DSACE R=1``
-with one reward critic (``policy_kwargs={"n_critics": 1}``). The output starts with the CPU model and the
-instruction-set features that decide the products' speed (AMX, AVX512-BF16, ...). The models of one measurement are
-created in one process and timed in alternating rounds (the order reversed every other round); the ratio is the median
-over rounds of (algorithm / SAC) in the same round. Each thread count runs in its own subprocess (JAX fixes its thread
-count at
-import: one thread is ``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1``).
+Every algorithm runs at its own defaults (DSAC-E/T: 3x256 GELU, bfloat16 hidden layers; SAC, TQC: 2x256 ReLU) with
+batch 256; ``DSACE fp32`` and ``DSACT fp32`` are DSAC-E/T with ``matmul_precision="float32"``, ``DSACE R=1`` with one
+reward critic (``policy_kwargs={"n_critics": 1}``), ``DSACE compiled`` and ``DSACT compiled`` with
+``compile_update=True`` (compiled in the warm-up, which is not timed; the ``compile`` measure gives the seconds). The
+output starts with the CPU model and the instruction-set features that decide the products' speed (AMX, AVX512-BF16,
+...). The models of one measurement are created in one process and timed in alternating rounds (the order reversed
+every other round); the ratio is the median over rounds of (algorithm / SAC) in the same round. Each thread count runs
+in its own subprocess (JAX fixes its thread count at import: one thread is
+``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1``).
 
     python -m benchmarks.speed [--threads 1 2] [--rounds 3] [--learn-steps 300] [--train-steps 30]
                                [--measures learn train compile limit profile rss] [--out benchmarks/results/speed.md]
@@ -91,9 +92,13 @@ class RandomEnv(gym.Env):
 
 def algorithms() -> dict[str, Callable[..., BaseAlgorithm]]:
     """:return: the compared algorithms by name (SBX's only when it is installed), each a ``(env, **kwargs)`` factory"""
+    dsace = lambda env, **kwargs: DSACE("MlpPolicy", env, device="cpu", **kwargs)  # noqa: E731
+    dsact = lambda env, **kwargs: DSACT("MlpPolicy", env, device="cpu", **kwargs)  # noqa: E731
     algos: dict[str, Callable[..., BaseAlgorithm]] = {
-        **with_other_precision("DSACE", lambda env, **kwargs: DSACE("MlpPolicy", env, device="cpu", **kwargs)),
-        **with_other_precision("DSACT", lambda env, **kwargs: DSACT("MlpPolicy", env, device="cpu", **kwargs)),
+        **with_other_precision("DSACE", dsace),
+        **with_other_precision("DSACT", dsact),
+        "DSACE compiled": with_kwargs(dsace, compile_update=True),
+        "DSACT compiled": with_kwargs(dsact, compile_update=True),
         "DSACE R=1": lambda env, **kwargs: DSACE("MlpPolicy", env, device="cpu", policy_kwargs={"n_critics": 1}, **kwargs),
         "SAC": lambda env, **kwargs: SAC("MlpPolicy", env, device="cpu", **kwargs),
         "TQC": lambda env, **kwargs: TQC("MlpPolicy", env, device="cpu", **kwargs),
@@ -280,13 +285,18 @@ def limit_worker(steps: int) -> None:
         for algorithm, precision in itertools.product(("DSACE", "DSACT"), PRECISION_LABELS):
             label, factory = at_precision(algos[algorithm], precision)
             name = f"{algorithm} {label}"
-            model = ready_to_train(factory, shape_name, steps)
-            products = recorded_products(model)
-            step_seconds = 1 / float(np.median([train_rate(model, steps) for _ in range(3)]))
+            products = recorded_products(ready_to_train(factory, shape_name, steps))
             limit_ms = {dtype_name(dtype): 1e3 * product_seconds(products, dtype) for dtype in (th.float32, th.bfloat16)}
             dtypes = sorted({dtype_name(product[3]) for product in products})
-            rows.append(dict(case=shape_name, algorithm=name, products=len(products), dtypes=dtypes,
-                             gflop=product_flops(products) / 1e9, step_ms=1e3 * step_seconds, limit_ms=limit_ms))  # fmt: skip
+            # the compiled step (same maths, so the same products) at the default precision
+            variants = {name: factory} | ({f"{name} compiled": with_kwargs(factory, compile_update=True)}
+                                          if precision == DSACE_DEFAULT_PRECISION else {})  # fmt: skip
+            for variant, variant_factory in variants.items():
+                model = ready_to_train(variant_factory, shape_name, steps)
+                step_seconds = 1 / float(np.median([train_rate(model, steps) for _ in range(3)]))
+                gflop = product_flops(products) / 1e9
+                rows.append(dict(case=shape_name, algorithm=variant, products=len(products), dtypes=dtypes,
+                                 gflop=gflop, step_ms=1e3 * step_seconds, limit_ms=limit_ms))  # fmt: skip
     print(json.dumps(dict(measure="limit", rows=rows)), flush=True)
 
 

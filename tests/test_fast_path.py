@@ -269,7 +269,7 @@ def test_compile_update_falls_back_to_the_eager_step_with_a_warning(monkeypatch)
     monkeypatch.setattr("sb3_tecrl.common.compile.th.compile", no_compiler)
     with pytest.warns(UserWarning, match="no C\\+\\+ compiler found.*runs eagerly"):
         model = small_model(compile_update=True)
-    assert model._step == model._gradient_step
+    assert getattr(model._losses_and_gradients, "__func__", None) is DSACE._losses_and_gradients  # the eager method
     model.learn(40)
     eager = small_model().learn(40)  # built after the other's run: each seeds the global generators when built
     for param, eager_param in zip(model.policy.parameters(), eager.policy.parameters(), strict=True):
@@ -285,7 +285,23 @@ def test_compiled_update_matches_the_eager_update(monkeypatch):
     monkeypatch.setattr("torch._inductor.config.fallback_random", True)  # the eager random streams, for comparison
     models = {compiled: small_model(compile_update=compiled).learn(26) for compiled in (False, True)}  # 6 gradient
     # steps: 3 with the actor update, 3 without
-    assert models[True]._step != models[True]._gradient_step
+    assert getattr(models[True]._losses_and_gradients, "__func__", None) is not DSACE._losses_and_gradients  # compiled
     for param, compiled_param in zip(models[False].policy.parameters(), models[True].policy.parameters(), strict=True):
         assert th.allclose(param, compiled_param, rtol=1e-4, atol=1e-5)
     assert models[True].logger.name_to_value["train/n_updates"] == 6
+
+
+def test_the_compiled_step_is_one_graph_with_its_backward_pass():
+    """Where torch traces ``autograd.grad``, each kind of step (with and without the actor update) is one graph."""
+    from torch._dynamo.utils import counters
+
+    from sb3_tecrl.common.compile import compiler_error
+
+    if compiler_error(th.device("cpu")) is not None or not hasattr(th._dynamo.config, "trace_autograd_ops"):
+        pytest.skip("torch.compile cannot compile here, or this torch cannot trace autograd.grad (graph breaks then)")
+    th._dynamo.reset()
+    model = small_model(compile_update=True)
+    counters.clear()  # after the compiler's probe
+    model.learn(26)
+    assert not counters["graph_break"], dict(counters["graph_break"])
+    assert counters["stats"]["unique_graphs"] == 2

@@ -1,5 +1,6 @@
 """``torch.compile`` where this machine can compile, the eager function (with a warning) where it cannot."""
 
+import functools
 import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -25,17 +26,28 @@ def compiler_error(device: th.device) -> Exception | None:
     return None
 
 
-def compile_or_eager(function: Function, device: th.device, name: str) -> Function:
+def compile_or_eager(function: Function, device: th.device, name: str, trace_autograd: bool = False) -> Function:
     """
     :param function: the function to compile
     :param device: the device it runs on
     :param name: what ``function`` is, for the warning
+    :param trace_autograd: trace the ``torch.autograd.grad`` calls of ``function`` into its graph, where this torch can
+        (``torch._dynamo.config.trace_autograd_ops``); elsewhere they are graph breaks, run eagerly
     :return: ``torch.compile(function)``, or ``function`` itself with a warning that says why when this machine cannot
         compile (see :func:`compiler_error`)
     """
     error = compiler_error(device)
     if error is None:
-        return th.compile(function)  # type: ignore[return-value]
+        compiled = th.compile(function)
+        if not (trace_autograd and hasattr(th._dynamo.config, "trace_autograd_ops")):
+            return compiled  # type: ignore[return-value]
+
+        @functools.wraps(function)
+        def compiled_with_autograd(*args: Any, **kwargs: Any) -> Any:
+            with th._dynamo.config.patch(trace_autograd_ops=True):
+                return compiled(*args, **kwargs)
+
+        return compiled_with_autograd  # type: ignore[return-value]
     warnings.warn(
         f"torch.compile cannot compile on this machine ({type(error).__name__}: {str(error)[:300]}): the {name} runs "
         "eagerly (same results, without the speed-up). Install a C++ compiler (inductor needs one on CPU) or pass "

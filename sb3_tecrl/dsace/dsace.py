@@ -169,11 +169,13 @@ class DSACE(OffPolicyAlgorithm):
         (``bfloat16_matmul_supported``: CUDA or CPU) it falls back to float32 silently. The default since 2026-12-01,
         after a learning check that showed no loss (docs: benchmarks/speed, "The bfloat16 option"); ``"float32"`` gives
         the earlier numerics.
-    :param compile_update: run each gradient step (the losses, the one backward pass and the optimizer steps) through
-        ``torch.compile`` (inductor): faster once compiled, after a compilation of seconds to a minute at the first
-        steps (one graph for the steps that update the actor, one for those that do not); results equal the eager
-        step's up to floating-point rounding. Where this machine cannot compile (no C++ compiler on CPU), a warning
-        says so and the step runs eagerly.
+    :param compile_update: run the losses of each gradient step and their backward pass through ``torch.compile``
+        (inductor; the optimizer steps and the target update stay eager): one graph for the steps that update the
+        actor and one for those that do not, each with its backward pass where torch traces ``autograd.grad``
+        (``torch._dynamo.config.trace_autograd_ops``, torch 2.13; elsewhere, and with gSDE, the backward pass is a
+        graph break). Faster once compiled, after a compilation of seconds to a minute at the first steps; results
+        equal the eager step's up to floating-point rounding. Where this machine cannot compile (no C++ compiler on
+        CPU), a warning says so and the step runs eagerly.
     :param use_sde: Whether to use generalized State Dependent Exploration (gSDE) instead of action noise, as in SAC.
         Every loss applies unchanged (gSDE's squashed Gaussian has closed-form log-probabilities, in
         ``entropy_units``); the actor and the target actor resample their noise matrices at every gradient step
@@ -404,9 +406,10 @@ class DSACE(OffPolicyAlgorithm):
             self._target_rates = self._per_member_target_rates()
         if self.constraint_states == "initial" and self.initial_states is None:
             self.initial_states = InitialStateBuffer(self.observation_space)
-        self._step = self._gradient_step
         if self.compile_update:
-            self._step = compile_or_eager(self._gradient_step, self.device, "gradient step")
+            self._losses_and_gradients = compile_or_eager(  # type: ignore[method-assign]
+                self._losses_and_gradients, self.device, "gradient step", trace_autograd=True
+            )
         if self.n_steps > 1 and self.separate_entropy_critic:
             warnings.warn(
                 f"n_steps={self.n_steps}: the entropy critic's target omits the entropies of the {self.n_steps - 1} "
@@ -509,7 +512,7 @@ class DSACE(OffPolicyAlgorithm):
                 self.actor_target.reset_noise()
             replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
             update_actor = self._n_updates % self.policy_delay == 0
-            step_stats.append(self._step(replay_data, update_actor))
+            step_stats.append(self._gradient_step(replay_data, update_actor))
             if update_actor and (self._n_updates // self.policy_delay) % self.target_update_interval == 0:
                 self._update_targets()
         self._record_stats(step_stats)
@@ -517,30 +520,47 @@ class DSACE(OffPolicyAlgorithm):
     def _gradient_step(self, replay_data: ReplayBufferSamples, update_actor: bool) -> dict[str, th.Tensor]:
         """
         One gradient step: PEV and PIS every step; PIM and TUP when ``update_actor`` (``train`` then updates the
-        target networks).
-        All losses are computed from the same parameters (as in the official DSAC-T code) and back-propagated once:
-        their parameter sets are disjoint, since the actor's loss sees the critics through detached weights.
+        target networks). The losses and their gradients come from :meth:`_losses_and_gradients` (compiled with
+        ``compile_update``), then each optimizer steps.
 
         :return: the step's statistics (detached scalars; only those computed at this step)
+        """
+        optimizers = [self.critic.optimizer]
+        if update_actor:
+            optimizers.append(self.actor.optimizer)
+            if self.ent_coef_optimizer is not None:
+                optimizers.append(self.ent_coef_optimizer)
+        parameters = [param for optimizer in optimizers for group in optimizer.param_groups for param in group["params"]]
+        trainable = [parameter for parameter in parameters if parameter.requires_grad]
+        gradients, stats = self._losses_and_gradients(replay_data, update_actor, trainable)
+        gradient_of = dict(zip(trainable, gradients, strict=True))
+        for parameter in parameters:  # a frozen parameter gets None, as zero_grad() and backward() would leave it
+            parameter.grad = gradient_of.get(parameter)
+        for optimizer in optimizers:
+            optimizer.step()
+        return stats
+
+    def _losses_and_gradients(
+        self, replay_data: ReplayBufferSamples, update_actor: bool, parameters: list[th.Tensor]
+    ) -> tuple[tuple[th.Tensor | None, ...], dict[str, th.Tensor]]:
+        """
+        All losses of a step, computed from the same parameters (as in the official DSAC-T code), and the gradient of
+        their sum: their parameter sets are disjoint, since the actor's loss sees the critics through detached weights.
+        A pure function of its inputs, the critics' standard deviation average aside: with ``compile_update`` one
+        graph (forward and backward) where torch traces ``autograd.grad``.
+
+        :param parameters: the parameters (requiring gradients) of the optimizers that step
+        :return: their gradients (``None`` for one that no loss reaches) and the step's detached statistics
         """
         ent_coef = self._current_ent_coef()
         features = self.critic.features(replay_data.observations)
         losses, stats = self._critic_losses(replay_data, features, ent_coef)
-        optimizers = [self.critic.optimizer]
         if update_actor:
             actor_losses, actor_stats = self._actor_and_temperature_losses(replay_data, features.detach(), ent_coef)
             losses.update(actor_losses)
             stats.update(actor_stats)
-            optimizers.append(self.actor.optimizer)
-            if "ent_coef_loss" in losses:
-                optimizers.append(self.ent_coef_optimizer)  # type: ignore[arg-type]
-
-        for optimizer in optimizers:
-            optimizer.zero_grad()
-        th.stack(list(losses.values())).sum().backward()
-        for optimizer in optimizers:
-            optimizer.step()
-        return {**{key: loss.detach() for key, loss in losses.items()}, **stats, "ent_coef": ent_coef.reshape(())}
+        gradients = th.autograd.grad(th.stack(list(losses.values())).sum(), parameters, allow_unused=True)
+        return gradients, {**{key: loss.detach() for key, loss in losses.items()}, **stats, "ent_coef": ent_coef.reshape(())}
 
     def _critic_losses(
         self, replay_data: ReplayBufferSamples, features: th.Tensor, ent_coef: th.Tensor
@@ -814,7 +834,7 @@ class DSACE(OffPolicyAlgorithm):
             "critic",
             "critic_target",
             "_random_states_to_restore",
-            "_step",
+            "_losses_and_gradients",
             "_target_rates",
         ]
 

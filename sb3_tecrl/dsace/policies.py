@@ -17,6 +17,7 @@ from stable_baselines3.sac.policies import Actor as SACActor
 from torch import nn
 from torch.nn import functional as F
 
+from sb3_tecrl.common.distributions import gaussian_sample, squashed_gaussian_sample
 from sb3_tecrl.common.torch_layers import EnsembleMLP
 
 # Bounds of the actor's log standard deviation in the official DSAC-T code (SB3's SAC uses [-20, 2])
@@ -112,6 +113,25 @@ class Actor(SACActor):
             return mean_actions, self.log_std, {"latent_sde": latent_pi}
         log_std = self.log_std(latent_pi)  # type: ignore[operator]
         return mean_actions, th.clamp(log_std, self.log_std_min, self.log_std_max), {}
+
+    def forward(self, obs: PyTorchObs, deterministic: bool = False) -> th.Tensor:
+        if self.use_sde:
+            return super().forward(obs, deterministic)
+        mean_actions, log_std, _ = self.get_action_dist_params(obs)
+        if deterministic:
+            return th.tanh(mean_actions)
+        return th.tanh(gaussian_sample(mean_actions, log_std)[0])
+
+    def action_log_prob(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor]:
+        """
+        :param obs: Observation
+        :return: reparameterised actions and their log-probabilities, SAC's numbers; without gSDE from pure functions
+            (:func:`~sb3_tecrl.common.distributions.squashed_gaussian_sample`), so that the actor keeps no tensor of the
+            step (a compiled gradient step then stays one graph)
+        """
+        if self.use_sde:
+            return super().action_log_prob(obs)
+        return squashed_gaussian_sample(*self.get_action_dist_params(obs)[:2])
 
 
 class CriticValues(NamedTuple):
