@@ -14,7 +14,8 @@ Speed of DSAC-E and DSAC-T against SB3's SAC, sb3-contrib's TQC and, when ``sbx-
   shapes recorded from a real step, each timed alone, best of many calls) in float32 and in bfloat16, and the share of
   it that the whole step achieves (time of the products alone / time of the step), per precision;
 - ``profile`` (one thread): the share of ``learn()``'s time spent in ``train()`` (the rest is SB3's collection loop:
-  policy, env step, buffer) on Hopper-v4, and ``torch.profiler``'s operators of DSAC-E's ``train()`` (Hopper shapes);
+  policy, env step, buffer) on Hopper-v4, the time of ``predict()`` for one observation (the acting step of that
+  loop), and ``torch.profiler``'s operators of DSAC-E's ``train()`` (Hopper shapes);
 - ``rss``: peak resident memory of a process that trains with a full 1M-transition replay buffer on Hopper-v4 (the
   buffer's pages are all touched first), one subprocess per algorithm, against SAC's.
 
@@ -357,6 +358,7 @@ def profile_worker(steps: int) -> None:
     algos = {name: factory for name, factory in algorithms().items() if name.startswith("DSACE") or name == "SAC"}
     models = {name: ready_to_learn(factory, "Hopper-v4", steps) for name, factory in algos.items()}
     split = {name: train_share(model, steps) for name, model in models.items()}
+    acting = {name: acting_microseconds(model) for name, model in models.items()}
     operators = {}
     for name in (name for name in algos if name != "SAC"):
         model = ready_to_train(algos[name], "Hopper", 20)
@@ -365,13 +367,21 @@ def profile_worker(steps: int) -> None:
         events = sorted(profiler.key_averages(), key=lambda event: event.self_cpu_time_total, reverse=True)
         total = sum(event.self_cpu_time_total for event in events)
         operators[name] = [[event.key, event.self_cpu_time_total / total, event.count] for event in events[:12]]
-    print(json.dumps(dict(measure="profile", split=split, operators=operators)), flush=True)
+    print(json.dumps(dict(measure="profile", split=split, acting=acting, operators=operators)), flush=True)
+
+
+def acting_microseconds(model: BaseAlgorithm, calls: int = 2000) -> float:
+    """:return: microseconds per ``predict()`` of one observation (the acting step of SB3's collection loop)"""
+    observation = model.observation_space.sample()[None]
+    return 1e6 * best_seconds(lambda: model.predict(observation, deterministic=False), calls)
 
 
 def profile_tables(result: dict[str, Any]) -> str:
-    lines = ["| algorithm | train() ms/step | collection ms/step | train() share |", "| --- | --- | --- | --- |"]
+    lines = ["| algorithm | train() ms/step | collection ms/step | train() share | predict() of one observation, us "
+             "(best of 2000) |", "| --- | --- | --- | --- | --- |"]  # fmt: skip
     for name, (train_ms, collect_ms) in result["split"].items():
-        lines.append(f"| {name} | {train_ms:.1f} | {collect_ms:.1f} | {train_ms / (train_ms + collect_ms):.0%} |")
+        lines.append(f"| {name} | {train_ms:.1f} | {collect_ms:.1f} | {train_ms / (train_ms + collect_ms):.0%} | "
+                     f"{result['acting'][name]:.0f} |")  # fmt: skip
     names = list(result["operators"])
     lines += ["", "| " + " | ".join(f"{name}: operator | self CPU | calls" for name in names) + " |",
               "| " + " | ".join("--- | --- | ---" for _ in names) + " |"]  # fmt: skip
