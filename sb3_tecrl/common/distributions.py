@@ -19,7 +19,8 @@ def gaussian_sample(mean: th.Tensor, log_std: th.Tensor) -> tuple[th.Tensor, th.
     :return: the sample and the standard deviations, both ``(batch, action_dim)``
     """
     std = th.ones_like(mean) * log_std.exp()
-    return mean + th.randn_like(mean) * std, std
+    noise = th.empty_like(mean).normal_()  # torch's Normal.rsample draws its noise so
+    return mean + noise * std, std
 
 
 def squashed_gaussian_sample(mean: th.Tensor, log_std: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
