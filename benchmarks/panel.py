@@ -198,6 +198,7 @@ ENTROPY_TAU_1 = ("entropy_tau", 1.0)
 DUAL = ("temperature_update", "dual")
 INITIAL = ("constraint_states", "initial")
 RHO_20 = ("rho", 20.0)
+ANNEAL = ("budget_schedule", "anneal")
 # the constraint study (issue 28, docs: benchmarks/constraint_study): each hypothesis a cell, tuned on short tasks
 TEC_STUDY_ALGOS = {
     "DSAC-E": replace(BF16_ALGO, same_as=("bf16", "DSAC-E bf16")),  # the shipped default: those runs, same code path
@@ -209,6 +210,9 @@ TEC_STUDY_ALGOS = {
     "w/o TEC": study_cell("wo-tec", *WO_TEC),
     "rho=20": study_cell("rho20", RHO_20),
     "w/o TEC rho=20": study_cell("wo-tec-rho20", *WO_TEC, RHO_20),
+    "anneal": study_cell("anneal", ANNEAL),
+    "anneal rho=20": study_cell("anneal-rho20", ANNEAL, RHO_20),
+    "anneal+dual+entropy_tau=1 rho=20": study_cell("anneal-dual-etau1-rho20", ANNEAL, DUAL, ENTROPY_TAU_1, RHO_20),
 }
 
 PANELS = {

@@ -303,3 +303,8 @@ def test_a_constraint_acts_when_its_late_estimate_meets_the_target_and_alpha_sta
     assert held["estimate"] == pytest.approx(-90.0) and held["gap"] == pytest.approx(0.1) and held["acts"]
     assert not constraint_state(log([0.0] * 7 + [-85.0, -95.0, -90.0], alpha=1e-5), "train/trajectory_entropy", 1_000)["acts"]
     assert not constraint_state(log([-100.0] * 7 + [-50.0] * 3, alpha=0.01), "train/trajectory_entropy", 1_000)["acts"]
+    assert held["target"] == held["configured"] == -100.0  # a fixed budget: the logged one
+    annealed = log([0.0] * 7 + [-85.0, -95.0, -90.0], alpha=0.01)
+    annealed[-1]["train/entropy_budget_final"] = -2_000.0  # an annealed budget: the current one, the configured beside
+    state = constraint_state(annealed, "train/trajectory_entropy", 1_000)
+    assert (state["target"], state["configured"], state["acts"]) == (-100.0, -2_000.0, 1.0)

@@ -1,12 +1,14 @@
 """
 Options of the constraint study (issue 28), each checked by hand against the rule it states: the entropy critic's own
-target rate (``entropy_tau``) and dual ascent on the temperature (``temperature_update="dual"``).
+target rate (``entropy_tau``), dual ascent on the temperature (``temperature_update="dual"``) and the annealed budget
+(``budget_schedule="anneal"``).
 """
 
 import pytest
 import torch as th
 
 from sb3_tecrl import DSACE, DSACT
+from sb3_tecrl.common.warning_types import NoGradientStepWarning
 
 TINY = dict(net_arch=[16])
 
@@ -80,6 +82,8 @@ def test_the_options_survive_save_and_load(tmp_path):
         (dict(entropy_tau=0.0), "entropy_tau"),
         (dict(entropy_tau=1.5), "entropy_tau"),
         (dict(entropy_tau=0.5, separate_entropy_critic=False, trajectory_entropy_constraint=False), "separate_entropy_critic"),
+        (dict(budget_schedule="adaptive"), "budget_schedule"),
+        (dict(budget_schedule="anneal", ent_coef=0.1), "ent_coef='auto'"),
     ],
 )
 def test_bad_option_values_are_rejected_naming_them(kwargs, message):
@@ -91,3 +95,55 @@ def test_dsact_has_no_entropy_critic_rate_but_takes_dual_ascent():
     with pytest.raises(TypeError, match="entropy_tau"):
         DSACT("MlpPolicy", "Pendulum-v1", entropy_tau=0.5)
     assert isinstance(DSACT("MlpPolicy", "Pendulum-v1", temperature_update="dual").ent_coef_optimizer, th.optim.SGD)
+
+
+def test_the_annealed_budget_starts_at_the_first_estimate_and_moves_only_while_it_is_met():
+    model = DSACE("MlpPolicy", "Pendulum-v1", budget_schedule="anneal", learning_starts=100, policy_kwargs=dict(TINY), seed=0)
+    assert model.annealed_budget.isnan() and model.constraint_estimate_average.isnan()
+    with pytest.warns(NoGradientStepWarning):
+        model.learn(100)  # warm-up only: no gradient step yet
+    final = model.temperature_target
+    stats = model._gradient_step(model.replay_buffer.sample(64), update_actor=True)
+    first = stats["constraint_estimate"].item()
+    assert stats["entropy_budget"].item() == pytest.approx(first)  # the first budget: the first estimate
+    model._anneal_budget(stats)  # met (the average is that estimate): 1% of the way to the configured budget
+    assert model.constraint_estimate_average.item() == pytest.approx(first)
+    assert model.annealed_budget.item() == pytest.approx(first + 0.01 * (final - first), rel=1e-5)
+    # the average far from the budget (more than 0.1 nat per step, 10 trajectory units at gamma 0.99): not met, no move
+    model.constraint_estimate_average.fill_(model.annealed_budget.item() + 1_000.0)
+    stats = model._gradient_step(model.replay_buffer.sample(64), update_actor=True)
+    before = model.annealed_budget.item()
+    model._anneal_budget(stats)
+    assert model.annealed_budget.item() == pytest.approx(before)
+
+
+@pytest.mark.parametrize("compile_update", [False, True])
+def test_alpha_is_tuned_against_the_current_annealed_budget(compile_update):
+    lr, gamma = 0.01, 0.99
+    model = trained(
+        budget_schedule="anneal",
+        temperature_update="dual",
+        ent_coef_learning_rate=lr,
+        gamma=gamma,
+        compile_update=compile_update,
+        matmul_precision="float32",
+    )
+    data = model.replay_buffer.sample(16)
+    for budget in (5.0, -50.0):  # a change of the budget reaches the (compiled) step
+        model.annealed_budget.fill_(budget)
+        before = model.log_ent_coef.item()
+        stats = model._gradient_step(data, update_actor=True)
+        violation = (1.0 - gamma) * (stats["constraint_estimate"].item() - budget)
+        assert stats["entropy_budget"].item() == budget
+        assert model.log_ent_coef.item() - before == pytest.approx(-lr * violation, rel=1e-4, abs=1e-9)
+
+
+def test_the_annealed_budget_is_logged_learned_and_restored_by_load(tmp_path):
+    model = trained(budget_schedule="anneal")
+    budget, average = model.annealed_budget.item(), model.constraint_estimate_average.item()
+    assert model.logger.name_to_value["train/entropy_budget_final"] == model.temperature_target
+    assert model.logger.name_to_value["train/entropy_budget"] != model.temperature_target
+    model.save(tmp_path / "model")
+    loaded = DSACE.load(tmp_path / "model", device="cpu")
+    assert loaded.budget_schedule == "anneal"
+    assert (loaded.annealed_budget.item(), loaded.constraint_estimate_average.item()) == (budget, average)

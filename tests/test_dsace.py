@@ -124,6 +124,7 @@ BAD_PARAMETERS = [
     ("tau_b", 1.5, "(0, 1]"),
     ("entropy_tau", 0.0, "(0, 1]"),
     ("temperature_update", "pid", "one of"),
+    ("budget_schedule", "adaptive", "one of"),
     ("matmul_precision", "float16", "one of"),
     ("sde_sample_freq", -2, ">= -1"),
     ("stats_window_size", 0, ">= 1"),

@@ -16,11 +16,13 @@ from sb3_tecrl.common.entropy import (
     trajectory_entropy_budget,
 )
 from sb3_tecrl.common.losses import (
+    annealed_budget,
     entropy_target,
     policy_evaluation_loss,
     policy_improvement_loss,
     policy_introspection_loss,
     reward_targets,
+    running_average,
     select_min_mean,
     temperature_update_loss,
     update_std_ema,
@@ -215,3 +217,23 @@ def test_temperature_update_loss_scale_multiplies_the_violation():
     log_alpha = th.tensor([0.3], dtype=th.float64, requires_grad=True)
     temperature_update_loss(log_alpha, column(-50.0, -30.0), entropy_target=-100.0, scale=0.01).backward()
     assert log_alpha.grad.item() == pytest.approx(0.01 * (-40.0 + 100.0))  # 0.6: the violation of 60 nats per 100 steps
+
+
+def test_running_average_starts_at_the_first_value_then_moves_by_its_rate():
+    first = running_average(th.tensor(float("nan")), th.tensor(4.0), rate=0.25)
+    assert first.item() == 4.0
+    assert running_average(first, th.tensor(8.0), rate=0.25).item() == pytest.approx(5.0)  # 4 + 0.25 * (8 - 4)
+
+
+@pytest.mark.parametrize(
+    "average, expected",
+    [
+        (-10.5, -10.0 + 0.1 * (-100.0 + 10.0)),  # met (|-10.5 + 10| <= 1): 10% of the way to -100
+        (-9.0, -19.0),  # met at the tolerance's edge
+        (-12.0, -10.0),  # the estimate below the budget by more than the tolerance: stays
+        (30.0, -10.0),  # above it by more: stays
+    ],
+)
+def test_annealed_budget_moves_towards_the_final_budget_only_where_the_estimate_meets_it(average, expected):
+    budget = annealed_budget(th.tensor(-10.0), -100.0, th.tensor(average), tolerance=1.0, rate=0.1)
+    assert budget.item() == pytest.approx(expected)

@@ -5,7 +5,8 @@ The four update steps of DSAC-E / DSAC-T as pure functions of tensors (spec sect
   (expected value substituting, twin value distribution learning, variance-based critic gradient adjusting).
 - PIS, policy introspection: :func:`policy_introspection_loss`, the entropy critic's loss.
 - PIM, policy improvement: :func:`policy_improvement_loss`, the actor's loss.
-- TUP, temperature update: :func:`temperature_update_loss`, the loss of ``log(alpha)``.
+- TUP, temperature update: :func:`temperature_update_loss`, the loss of ``log(alpha)``; with an annealed budget
+  (``budget_schedule="anneal"``) the budget it is tuned against follows :func:`annealed_budget`.
 
 Shapes: ``R`` reward critics, ``B`` samples. Per-sample tensors are ``(B, 1)``; reward critic outputs are ``(R, B, 1)``.
 Nothing here reads global state, so every function can be checked by hand on tiny tensors.
@@ -154,7 +155,7 @@ def policy_improvement_loss(
 
 
 def temperature_update_loss(
-    log_ent_coef: th.Tensor, entropy_estimate: th.Tensor, entropy_target: float, scale: float = 1.0
+    log_ent_coef: th.Tensor, entropy_estimate: th.Tensor, entropy_target: float | th.Tensor, scale: float = 1.0
 ) -> th.Tensor:
     """
     TUP: ``scale * mean(log_alpha * (H_ - target))`` (spec section 5): gradient descent lowers alpha when the entropy
@@ -162,9 +163,40 @@ def temperature_update_loss(
 
     :param log_ent_coef: ``log(alpha)``, the only tensor that receives a gradient
     :param entropy_estimate: the trajectory entropy ``-log pi + Q_e`` (TEC) or the step entropy ``-log pi``, ``(B, 1)``
-    :param entropy_target: the trajectory budget (TEC) or the per-step target entropy, in SB3's units
+    :param entropy_target: the trajectory budget (TEC) or the per-step target entropy, in SB3's units (a 0-dim tensor
+        when annealed)
     :param scale: factor of the violation: 1 (the paper's), or ``1 - gamma^n`` to express a trajectory violation in
         per-step units (dual ascent, where the step is proportional to the gradient)
     :return: scalar loss
     """
     return scale * (log_ent_coef * (entropy_estimate.detach() - entropy_target)).mean()
+
+
+def running_average(average: th.Tensor, value: th.Tensor, rate: float) -> th.Tensor:
+    """
+    :param average: the running average so far, NaN before the first value
+    :param value: the new value
+    :param rate: weight of the new value
+    :return: ``value`` at first, then ``average + rate * (value - average)``
+    """
+    return th.where(average.isnan(), value, th.lerp(average, value, rate))
+
+
+def annealed_budget(
+    budget: th.Tensor, final_budget: float, estimate_average: th.Tensor, tolerance: float, rate: float
+) -> th.Tensor:
+    """
+    TUP's budget with ``budget_schedule="anneal"`` (target entropy annealing, as Xu et al. 2021 anneal SAC's target
+    entropy, applied to the budget): the budget moves the fraction ``rate`` of its way to ``final_budget`` while the
+    constraint is met (the running average of the estimate within ``tolerance`` of the budget) and stays where it is
+    otherwise, so that it never runs ahead of what the policy follows.
+
+    :param budget: the current budget (0-dim)
+    :param final_budget: the budget configured (``rho * H0 / (1 - gamma)``, or ``entropy_budget``)
+    :param estimate_average: running average of the estimate the temperature is tuned on (0-dim)
+    :param tolerance: how close to the budget the average must be, in the estimate's units
+    :param rate: fraction of the remaining way covered at an update where the constraint is met
+    :return: the next budget (0-dim)
+    """
+    met = (estimate_average - budget).abs() <= tolerance
+    return th.where(met, budget + rate * (final_budget - budget), budget)

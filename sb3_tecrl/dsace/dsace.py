@@ -38,11 +38,13 @@ from sb3_tecrl.common.entropy import (
 from sb3_tecrl.common.initial_states import InitialStateBuffer
 from sb3_tecrl.common.losses import (
     NOISE_CLIP,
+    annealed_budget,
     entropy_target,
     policy_evaluation_loss,
     policy_improvement_loss,
     policy_introspection_loss,
     reward_targets,
+    running_average,
     select_min_mean,
     temperature_update_loss,
     update_std_ema,
@@ -63,6 +65,13 @@ from sb3_tecrl.dsace.policies import (
 SelfDSACE = TypeVar("SelfDSACE", bound="DSACE")
 MATMUL_PRECISIONS = ("float32", "bfloat16")
 TEMPERATURE_UPDATES = ("adam", "dual")
+BUDGET_SCHEDULES = ("fixed", "anneal")
+# budget_schedule="anneal": the rate of the estimate's running average (per actor update), how close to the budget it
+# must be for the constraint to count as met (nats per step), and the fraction of the remaining way to the configured
+# budget covered at an actor update where it is met
+BUDGET_AVERAGE_RATE = 0.01
+BUDGET_MET_TOLERANCE = 0.1
+BUDGET_ANNEAL_RATE = 0.01
 
 WARMUP_ACTIONS = ("uniform", "policy")
 CONSTRAINT_STATES = ("replay", "initial")
@@ -160,6 +169,12 @@ class DSACE(OffPolicyAlgorithm):
         ``"dual"``: dual ascent, a plain gradient step of ``ent_coef_learning_rate`` times the violation in per-step
         units (the trajectory violation times ``1 - gamma^n``; the per-step one without TEC), which settles where the
         constraint holds instead of annealing
+    :param budget_schedule: what alpha is tuned against. ``"fixed"`` (default, the paper's): the budget (TEC) or the
+        per-step target entropy, as configured. ``"anneal"``: a budget that starts at the first estimate (what the
+        initial policy holds) and moves 1% of its remaining way to the configured one at each actor update where the
+        constraint is met (the running average of the estimate within 0.1 nat per step of the current budget), else
+        stays: a budget the policy follows, which stops where it cannot (``sb3_tecrl.common.losses.annealed_budget``);
+        logged as ``train/entropy_budget``, the configured one as ``train/entropy_budget_final``
     :param matmul_precision: ``"bfloat16"`` (default) or ``"float32"``. With ``"bfloat16"`` the hidden layers of the
         actor, the critics and their targets compute in bfloat16 (matrix products with float32 accumulation,
         activations rounded to bfloat16; the critics' by an explicit cast, the actor's by ``torch.autocast``); the
@@ -238,6 +253,7 @@ class DSACE(OffPolicyAlgorithm):
         tau_b: float | None = None,
         entropy_tau: float | None = None,
         temperature_update: str = "adam",
+        budget_schedule: str = "fixed",
         matmul_precision: str = "bfloat16",
         compile_update: bool = False,
         use_sde: bool = False,
@@ -267,6 +283,7 @@ class DSACE(OffPolicyAlgorithm):
             tau_b=tau_b,
             entropy_tau=entropy_tau,
             temperature_update=temperature_update,
+            budget_schedule=budget_schedule,
             sde_sample_freq=sde_sample_freq,
             stats_window_size=stats_window_size,
             verbose=verbose,
@@ -328,6 +345,7 @@ class DSACE(OffPolicyAlgorithm):
         self.tau_b = tau if tau_b is None else tau_b
         self.entropy_tau = entropy_tau
         self.temperature_update = temperature_update
+        self.budget_schedule = budget_schedule
         self.matmul_precision = matmul_precision
         self.compile_update = compile_update
         self.log_ent_coef: th.Tensor | None = None
@@ -399,6 +417,9 @@ class DSACE(OffPolicyAlgorithm):
         )
         self.log_prob_shift = entropy_shift(self.action_space, self.entropy_units)  # type: ignore[arg-type]
         self.temperature_target = self._resolve_temperature_target()
+        if self.budget_schedule == "anneal":  # NaN until the first actor update sets them (loading restores them)
+            self.annealed_budget = th.tensor(math.nan, device=self.device)
+            self.constraint_estimate_average = th.tensor(math.nan, device=self.device)
         self.critic_std_ema = th.full((self.critic.n_critics,), -1.0, device=self.device)
         self.ent_coef_lr_schedule = FloatSchedule(self.ent_coef_learning_rate)
         self._setup_ent_coef()
@@ -513,6 +534,8 @@ class DSACE(OffPolicyAlgorithm):
             replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
             update_actor = self._n_updates % self.policy_delay == 0
             step_stats.append(self._gradient_step(replay_data, update_actor))
+            if update_actor and self.budget_schedule == "anneal":
+                self._anneal_budget(step_stats[-1])
             if update_actor and (self._n_updates // self.policy_delay) % self.target_update_interval == 0:
                 self._update_targets()
         self._record_stats(step_stats)
@@ -618,8 +641,11 @@ class DSACE(OffPolicyAlgorithm):
         if self.log_ent_coef is not None:
             entropy_estimate = trajectory_entropy if self.trajectory_entropy_constraint else step_entropy
             assert entropy_estimate is not None
+            budget = self._current_budget(entropy_estimate)
+            if self.budget_schedule == "anneal":
+                stats.update(entropy_budget=budget, constraint_estimate=entropy_estimate.mean())
             losses["ent_coef_loss"] = temperature_update_loss(
-                self.log_ent_coef, entropy_estimate, self.temperature_target, self._violation_scale()
+                self.log_ent_coef, entropy_estimate, budget, self._violation_scale()
             )
         return losses, stats
 
@@ -628,9 +654,29 @@ class DSACE(OffPolicyAlgorithm):
         :return: the factor of the temperature's loss: ``1 - gamma^n`` (a trajectory violation in per-step units) for
             dual ascent with TEC, else 1
         """
-        if self.temperature_update == "dual" and self.trajectory_entropy_constraint:
-            return 1.0 - self.gamma**self.n_steps
-        return 1.0
+        return self._per_step_scale() if self.temperature_update == "dual" else 1.0
+
+    def _per_step_scale(self) -> float:
+        """:return: ``1 - gamma^n`` with TEC (the factor from a trajectory quantity to per-step units), else 1"""
+        return 1.0 - self.gamma**self.n_steps if self.trajectory_entropy_constraint else 1.0
+
+    def _current_budget(self, entropy_estimate: th.Tensor) -> float | th.Tensor:
+        """
+        :param entropy_estimate: the estimate the temperature is tuned on, ``(B, 1)``
+        :return: the configured target; annealed, the current budget (at the first actor update, the estimate's mean)
+        """
+        if self.budget_schedule != "anneal":
+            return self.temperature_target
+        return th.where(self.annealed_budget.isnan(), entropy_estimate.detach().mean(), self.annealed_budget)
+
+    @th.no_grad()
+    def _anneal_budget(self, stats: dict[str, th.Tensor]) -> None:
+        """After an actor update with ``budget_schedule="anneal"``: the next budget, from the step's estimate."""
+        average = running_average(self.constraint_estimate_average, stats["constraint_estimate"], BUDGET_AVERAGE_RATE)
+        tolerance = BUDGET_MET_TOLERANCE / self._per_step_scale()
+        budget = annealed_budget(stats["entropy_budget"], self.temperature_target, average, tolerance, BUDGET_ANNEAL_RATE)
+        self.constraint_estimate_average.copy_(average)
+        self.annealed_budget.copy_(budget)
 
     @th.compiler.disable  # NumPy sampling, outside a compiled gradient step
     @th.no_grad()
@@ -699,7 +745,10 @@ class DSACE(OffPolicyAlgorithm):
                     "or lower the learning rate."
                 )
             self.logger.record(f"train/{key}", float(np.mean(column)))
-        self.logger.record("train/entropy_budget", self.temperature_target)
+        if self.budget_schedule == "anneal":  # the current budget is a statistic of the steps
+            self.logger.record("train/entropy_budget_final", self.temperature_target)
+        else:
+            self.logger.record("train/entropy_budget", self.temperature_target)
         self.logger.record("train/q_std_ema", float(self.critic_std_ema.mean()))
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
 
@@ -841,6 +890,8 @@ class DSACE(OffPolicyAlgorithm):
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         state_dicts = ["policy", "actor.optimizer", "critic.optimizer"]
         saved_pytorch_variables = ["critic_std_ema"]
+        if self.budget_schedule == "anneal":
+            saved_pytorch_variables += ["annealed_budget", "constraint_estimate_average"]
         if self.ent_coef_optimizer is not None:
             state_dicts.append("ent_coef_optimizer")
             saved_pytorch_variables.append("log_ent_coef")
@@ -865,6 +916,7 @@ def _check_hyperparameters(
     tau_b: float | None,
     entropy_tau: float | None,
     temperature_update: str,
+    budget_schedule: str,
     sde_sample_freq: int,
     stats_window_size: int,
     verbose: int,
@@ -903,6 +955,12 @@ def _check_hyperparameters(
                 f"entropy_tau={entropy_tau} sets the entropy critic's target rate: it needs separate_entropy_critic=True."
             )
     check_choice("temperature_update", temperature_update, TEMPERATURE_UPDATES)
+    check_choice("budget_schedule", budget_schedule, BUDGET_SCHEDULES)
+    if budget_schedule == "anneal" and not (isinstance(ent_coef, str) and ent_coef.startswith("auto")):
+        raise ValueError(
+            f"budget_schedule='anneal' moves the budget that alpha is tuned against, and ent_coef={ent_coef!r} fixes "
+            "alpha: use ent_coef='auto' (or 'auto_<initial value>'), or keep budget_schedule='fixed'."
+        )
     check_real("gamma", gamma, 0.0, 1.0)
     _check_train_freq(train_freq)
     check_integer("gradient_steps", gradient_steps, 1, also=(-1,))
