@@ -22,11 +22,12 @@ Speed of DSAC-E and DSAC-T against SB3's SAC, sb3-contrib's TQC and, when ``sbx-
 Every algorithm runs at its own defaults (DSAC-E/T: 3x256 GELU, bfloat16 hidden layers; SAC, TQC: 2x256 ReLU) with
 batch 256; ``DSACE fp32`` and ``DSACT fp32`` are DSAC-E/T with ``matmul_precision="float32"``, ``DSACE R=1`` with one
 reward critic (``policy_kwargs={"n_critics": 1}``), ``DSACE compiled`` and ``DSACT compiled`` with
-``compile_update=True`` (compiled in the warm-up, which is not timed; the ``compile`` measure gives the seconds). The
-output starts with the CPU model and the instruction-set features that decide the products' speed (AMX, AVX512-BF16,
-...). The models of one measurement are created in one process and timed in alternating rounds (the order reversed
-every other round); the ratio is the median over rounds of (algorithm / SAC) in the same round. Each thread count runs
-in its own subprocess (JAX fixes its thread count at import: one thread is
+``compile_update=True`` (compiled in the warm-up, which is not timed; the ``compile`` measure gives the seconds),
+``DSACE compiled ReLU`` the compiled DSAC-E with ReLU for GELU (what the exact GELU costs). The output starts with
+the CPU model and the instruction-set features that decide the products' speed (AMX, AVX512-BF16, ...). The models
+of one measurement are created in one process and timed in alternating rounds (the order reversed every other round);
+the ratio is the median over rounds of (algorithm / SAC) in the same round. Each thread count runs in its own
+subprocess (JAX fixes its thread count at import: one thread is
 ``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1``).
 
     python -m benchmarks.speed [--threads 1 2] [--rounds 3] [--learn-steps 300] [--train-steps 30]
@@ -101,6 +102,8 @@ def algorithms() -> dict[str, Callable[..., BaseAlgorithm]]:
         "DSACE compiled": with_kwargs(dsace, compile_update=True),
         "DSACT compiled": with_kwargs(dsact, compile_update=True),
         "DSACE R=1": lambda env, **kwargs: DSACE("MlpPolicy", env, device="cpu", policy_kwargs={"n_critics": 1}, **kwargs),
+        # what the exact GELU costs the compiled step: the same step with ReLU
+        "DSACE compiled ReLU": with_kwargs(dsace, compile_update=True, policy_kwargs={"activation_fn": th.nn.ReLU}),
         "SAC": lambda env, **kwargs: SAC("MlpPolicy", env, device="cpu", **kwargs),
         "TQC": lambda env, **kwargs: TQC("MlpPolicy", env, device="cpu", **kwargs),
     }
