@@ -43,6 +43,7 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.monitor import Monitor
 
 from benchmarks.diagnostics import entropy_tracking
+from benchmarks.machine import cpu_description
 from benchmarks.panel import (
     EVAL_EPISODES,
     PANELS,
@@ -258,7 +259,7 @@ def run_one(job: Job) -> float:
 
 
 def write_run_info(panel: str, task: str, algo: str, seed: int, clock: RunClock, started: str) -> None:
-    """``seed<N>_run.json``: what produced the run (versions, commit, machine) and what it cost."""
+    """``seed<N>_run.json``: what produced the run (versions, commit, machine and CPU) and what it cost."""
     info = dict(
         panel=panel,
         task=task,
@@ -272,6 +273,7 @@ def write_run_info(panel: str, task: str, algo: str, seed: int, clock: RunClock,
         versions={package: metadata.version(package) for package in VERSIONED_PACKAGES},
         python=platform.python_version(),
         machine=f"{platform.machine()}, {os.cpu_count()} cores, {th.get_num_threads()} torch thread(s)",
+        cpu=cpu_description(),  # the CPU costs of runs on different machines compare only with it
     )
     result_path(task, algo, seed, "_run", panel).with_suffix(".json").write_text(json.dumps(info, indent=1) + "\n")
 

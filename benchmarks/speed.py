@@ -61,6 +61,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.logger import configure
 
 import sb3_tecrl
+from benchmarks.machine import cpu_description
 from sb3_tecrl import DSACE, DSACT
 
 DSACE_DEFAULT_PRECISION = inspect.signature(DSACE).parameters["matmul_precision"].default
@@ -316,24 +317,6 @@ def limit_table(result: dict[str, Any]) -> str:
                      f"{row['gflop']:.2f} | {row['step_ms']:.1f} | {cells[0]} | {cells[1]} | "
                      f"{own / row['step_ms']:.0%} |")  # fmt: skip
     return "\n".join(lines)
-
-
-ISA_FEATURES = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8")
-
-
-def cpu_description() -> str:
-    """:return: the CPU model, the instruction-set features among ``ISA_FEATURES`` it has, and torch's CPU capability"""
-    model, flags = platform.processor() or platform.machine(), set()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-    found = [feature for feature in ISA_FEATURES if feature in flags] or ["none of " + ", ".join(ISA_FEATURES)]
-    return f"{model} ({', '.join(found)}; torch CPU capability {th.backends.cpu.get_cpu_capability()})"
 
 
 def train_share(model: BaseAlgorithm, steps: int) -> tuple[float, float]:

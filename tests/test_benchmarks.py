@@ -255,6 +255,7 @@ def test_a_tiny_run_writes_every_file_and_resumes(folders, monkeypatch, capsys, 
     assert zoo_log["timesteps"].tolist() == timesteps and zoo_log["results"].shape == (len(rows), 2)
     info = json.loads(panel.result_path("Pendulum-v1", "DSAC-E", 0, "_run", "tiny").with_suffix(".json").read_text())
     assert info["versions"]["sb3-tecrl"] and info["cpu_seconds"] >= rows[-1]["cpu_seconds"] and len(info["commit"]) >= 40
+    assert "torch CPU capability" in info["cpu"]  # the CPU that the cost was measured on
     assert panel.result_path("Pendulum-v1", "DSAC-E", 0, "_entropy", "tiny").exists()
     text = report.write_report("tiny")
     assert "Pendulum-v1_curves.png" in text and "| Pendulum-v1 | DSAC-E | 0 |" in text
