@@ -24,6 +24,7 @@ import numpy as np
 
 from benchmarks.panel import PANELS, Algo, read_rows, result_path, zoo_log_dir
 from benchmarks.report import completed_runs, final_return, final_scores, iqm_with_ci
+from sb3_tecrl.dsace.dsace import constraint_estimate_key
 
 PANEL = "tec_tune"
 ACTS_WITHIN = 0.15
@@ -35,11 +36,8 @@ TERMINATING = (("S", "Hopper-v4"), ("S", "Walker2d-v4"), ("rho_S", "Walker2d-v4"
 def estimate_key(algo: Algo) -> str:
     """:return: the logged column of the estimate that the algorithm's temperature follows"""
     overrides = dict(algo.overrides)
-    if not overrides.get("trajectory_entropy_constraint", True):
-        return "train/entropy"
-    if overrides.get("constraint_states") == "initial":
-        return "train/initial_trajectory_entropy"
-    return "train/trajectory_entropy"
+    tec, states = overrides.get("trajectory_entropy_constraint", True), overrides.get("constraint_states", "replay")
+    return "train/" + constraint_estimate_key(tec, states)
 
 
 def constraint_state(train: list[dict[str, float]], key: str, budget_steps: int) -> dict[str, float]:

@@ -104,7 +104,7 @@ def test_the_annealed_budget_starts_at_the_first_estimate_and_moves_only_while_i
         model.learn(100)  # warm-up only: no gradient step yet
     final = model.temperature_target
     stats = model._gradient_step(model.replay_buffer.sample(64), update_actor=True)
-    first = stats["constraint_estimate"].item()
+    first = stats[model._estimate_key()].item()
     assert stats["entropy_budget"].item() == pytest.approx(first)  # the first budget: the first estimate
     model._anneal_budget(stats)  # met (the average is that estimate): 1% of the way to the configured budget
     assert model.constraint_estimate_average.item() == pytest.approx(first)
@@ -133,9 +133,21 @@ def test_alpha_is_tuned_against_the_current_annealed_budget(compile_update):
         model.annealed_budget.fill_(budget)
         before = model.log_ent_coef.item()
         stats = model._gradient_step(data, update_actor=True)
-        violation = (1.0 - gamma) * (stats["constraint_estimate"].item() - budget)
+        violation = (1.0 - gamma) * (stats[model._estimate_key()].item() - budget)
         assert stats["entropy_budget"].item() == budget
         assert model.log_ent_coef.item() - before == pytest.approx(-lr * violation, rel=1e-4, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    "constraint", [{}, dict(constraint_states="initial"), dict(trajectory_entropy_constraint=False)], ids=str
+)
+def test_the_estimate_key_names_the_batch_mean_alpha_is_tuned_on(constraint):
+    lr = 0.01
+    model = trained(temperature_update="dual", ent_coef_learning_rate=lr, matmul_precision="float32", **constraint)
+    before = model.log_ent_coef.item()
+    stats = model._gradient_step(model.replay_buffer.sample(16), update_actor=True)
+    violation = model._per_step_scale() * (stats[model._estimate_key()].item() - model.temperature_target)
+    assert model.log_ent_coef.item() - before == pytest.approx(-lr * violation, rel=1e-4, abs=1e-9)
 
 
 def test_the_annealed_budget_is_logged_learned_and_restored_by_load(tmp_path):

@@ -643,11 +643,15 @@ class DSACE(OffPolicyAlgorithm):
             assert entropy_estimate is not None
             budget = self._current_budget(entropy_estimate)
             if self.budget_schedule == "anneal":
-                stats.update(entropy_budget=budget, constraint_estimate=entropy_estimate.mean())
+                stats["entropy_budget"] = budget
             losses["ent_coef_loss"] = temperature_update_loss(
                 self.log_ent_coef, entropy_estimate, budget, self._violation_scale()
             )
         return losses, stats
+
+    def _estimate_key(self) -> str:
+        """:return: the name, in the actor step's statistics, of the batch mean the temperature is tuned on"""
+        return constraint_estimate_key(self.trajectory_entropy_constraint, self.constraint_states)
 
     def _violation_scale(self) -> float:
         """
@@ -672,7 +676,7 @@ class DSACE(OffPolicyAlgorithm):
     @th.no_grad()
     def _anneal_budget(self, stats: dict[str, th.Tensor]) -> None:
         """After an actor update with ``budget_schedule="anneal"``: the next budget, from the step's estimate."""
-        average = running_average(self.constraint_estimate_average, stats["constraint_estimate"], BUDGET_AVERAGE_RATE)
+        average = running_average(self.constraint_estimate_average, stats[self._estimate_key()], BUDGET_AVERAGE_RATE)
         tolerance = BUDGET_MET_TOLERANCE / self._per_step_scale()
         budget = annealed_budget(stats["entropy_budget"], self.temperature_target, average, tolerance, BUDGET_ANNEAL_RATE)
         self.constraint_estimate_average.copy_(average)
@@ -898,6 +902,18 @@ class DSACE(OffPolicyAlgorithm):
         else:
             saved_pytorch_variables.append("ent_coef_tensor")
         return state_dicts, saved_pytorch_variables
+
+
+def constraint_estimate_key(trajectory_entropy_constraint: bool, constraint_states: str) -> str:
+    """
+    :param trajectory_entropy_constraint: DSACE's TEC switch
+    :param constraint_states: DSACE's ``constraint_states``
+    :return: the statistic the temperature is tuned on, as logged under ``train/``: ``entropy`` (``-log pi``, without
+        TEC), ``trajectory_entropy`` (``-log pi + Q_e`` on replayed states) or ``initial_trajectory_entropy``
+    """
+    if not trajectory_entropy_constraint:
+        return "entropy"
+    return "initial_trajectory_entropy" if constraint_states == "initial" else "trajectory_entropy"
 
 
 def _check_hyperparameters(
