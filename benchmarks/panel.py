@@ -30,8 +30,9 @@ Panels (``python -m benchmarks.learning run --panel <name>``):
   per-step target entropy) between DSAC-E and DSAC-T, whose runs are panel S's. Results in ``results/tec_S/``.
 - ``bf16``: the learning check of ``matmul_precision="bfloat16"`` (every hidden layer of the actor and the critics):
   DSAC-E with its shipped zoo settings in float32 and in bfloat16 on the short panel's Pendulum-v1 and
-  InvertedDoublePendulum-v4, same code and seeds. Results in ``results/bf16/``.
-- ``bf16_S``: the same check on a locomotion task, Hopper-v4 in SB3's regime (panel S's task and settings), whose
+  InvertedDoublePendulum-v4, same code and seeds; and of ``compile_update=True`` (``DSAC-E compiled``: bfloat16
+  through ``torch.compile``). Results in ``results/bf16/``.
+- ``bf16_S``: the same checks on a locomotion task, Hopper-v4 in SB3's regime (panel S's task and settings), whose
   float32 runs are panel S's DSAC-E. Results in ``results/bf16_S/``.
 
 Files of one run (``<panel dir>/<task>/<algo>/``): ``seed<N>.csv`` (one row per evaluation: environment steps,
@@ -187,6 +188,8 @@ def runs_of(regime: str, algos: dict[str, Algo], names: tuple[str, ...]) -> dict
 
 
 BF16_ALGO = Algo(DSACE, "dsace", (("matmul_precision", "bfloat16"),), "dsace-bf16")
+# the learning check of the compiled step (issue 29): bfloat16 (today's default) through torch.compile
+COMPILED_ALGO = Algo(DSACE, "dsace", (("matmul_precision", "bfloat16"), ("compile_update", True)), "dsace-compiled")
 
 
 def study_cell(name: str, *overrides: tuple[str, Any]) -> Algo:
@@ -261,12 +264,13 @@ PANELS = {
         {
             "DSAC-E": SHORT_ALGOS["DSAC-E"],
             "DSAC-E bf16": BF16_ALGO,
+            "DSAC-E compiled": COMPILED_ALGO,
         },
     ),
     "bf16_S": Panel(
         "bf16_S",
         {"Hopper-v4": sb3_task("Hopper-v4")},
-        {**runs_of("S", SHORT_ALGOS, ("DSAC-E",)), "DSAC-E bf16": BF16_ALGO},
+        {**runs_of("S", SHORT_ALGOS, ("DSAC-E",)), "DSAC-E bf16": BF16_ALGO, "DSAC-E compiled": COMPILED_ALGO},
         reference="DSAC-E bf16",
     ),
     "tec_tune": Panel(
