@@ -126,6 +126,7 @@ BAD_PARAMETERS = [
     ("temperature_update", "pid", "one of"),
     ("budget_schedule", "adaptive", "one of"),
     ("matmul_precision", "float16", "one of"),
+    ("compile_update", "yes", "'auto'"),
     ("sde_sample_freq", -2, ">= -1"),
     ("stats_window_size", 0, ">= 1"),
     ("verbose", -1, ">= 0"),
@@ -136,7 +137,7 @@ BAD_PARAMETERS = [
 # the signature's parameters that take no number or string of ours to check (env: Gymnasium names a bad id itself)
 NOT_NUMBERS_OR_STRINGS = {"self", "env", "action_noise", "replay_buffer_class", "replay_buffer_kwargs",
     "optimize_memory_usage", "separate_entropy_critic", "trajectory_entropy_constraint", "use_sde", "use_sde_at_warmup",
-    "compile_update", "tensorboard_log", "policy_kwargs", "_init_setup_model"}  # fmt: skip
+    "tensorboard_log", "policy_kwargs", "_init_setup_model"}  # fmt: skip
 
 
 def test_every_number_and_string_of_the_signature_is_checked():

@@ -1,6 +1,8 @@
 """The fast update path computes what a plain reference path computes: same losses, same gradients, same updates."""
 
 import copy
+import threading
+import warnings
 
 import pytest
 import torch as th
@@ -10,6 +12,7 @@ from torch import nn
 
 from sb3_tecrl import DSACE, DSACT
 from sb3_tecrl.common.torch_layers import EnsembleMLP
+from sb3_tecrl.dsace.dsace import AUTO_COMPILE_AFTER
 
 
 def separate_mlps(ensemble: EnsembleMLP) -> list[nn.Sequential]:
@@ -259,17 +262,30 @@ def small_model(**kwargs) -> DSACE:
                  policy_delay=2, seed=3, device="cpu", **kwargs)  # fmt: skip
 
 
+def no_compiler(function, **kwargs):
+    """``torch.compile`` on a machine without a C++ compiler: the compiled function fails when called"""
+
+    def fails(*args):
+        raise RuntimeError("no C++ compiler found")
+
+    return fails
+
+
+def compiles_here() -> bool:
+    from sb3_tecrl.common.compile import compiler_error
+
+    return compiler_error(th.device("cpu")) is None
+
+
+def is_eager(model: DSACE) -> bool:
+    return getattr(model._losses_and_gradients, "__func__", None) is DSACE._losses_and_gradients
+
+
 def test_compile_update_falls_back_to_the_eager_step_with_a_warning(monkeypatch):
-    def no_compiler(function, **kwargs):
-        def fails(*args):
-            raise RuntimeError("no C++ compiler found")
-
-        return fails
-
     monkeypatch.setattr("sb3_tecrl.common.compile.th.compile", no_compiler)
     with pytest.warns(UserWarning, match="no C\\+\\+ compiler found.*runs eagerly"):
         model = small_model(compile_update=True)
-    assert getattr(model._losses_and_gradients, "__func__", None) is DSACE._losses_and_gradients  # the eager method
+    assert is_eager(model)
     model.learn(40)
     eager = small_model().learn(40)  # built after the other's run: each seeds the global generators when built
     for param, eager_param in zip(model.policy.parameters(), eager.policy.parameters(), strict=True):
@@ -278,14 +294,12 @@ def test_compile_update_falls_back_to_the_eager_step_with_a_warning(monkeypatch)
 
 def test_compiled_update_matches_the_eager_update(monkeypatch):
     """Both graphs (steps with and without the actor update) compile and give the eager step's parameters."""
-    from sb3_tecrl.common.compile import compiler_error
-
-    if compiler_error(th.device("cpu")) is not None:
+    if not compiles_here():
         pytest.skip("torch.compile cannot compile on this machine (the fall-back is tested above)")
     monkeypatch.setattr("torch._inductor.config.fallback_random", True)  # the eager random streams, for comparison
     models = {compiled: small_model(compile_update=compiled).learn(26) for compiled in (False, True)}  # 6 gradient
     # steps: 3 with the actor update, 3 without
-    assert getattr(models[True]._losses_and_gradients, "__func__", None) is not DSACE._losses_and_gradients  # compiled
+    assert not is_eager(models[True])
     for param, compiled_param in zip(models[False].policy.parameters(), models[True].policy.parameters(), strict=True):
         assert th.allclose(param, compiled_param, rtol=1e-4, atol=1e-5)
     assert models[True].logger.name_to_value["train/n_updates"] == 6
@@ -295,9 +309,7 @@ def test_the_compiled_step_is_one_graph_with_its_backward_pass():
     """Where torch traces ``autograd.grad``, each kind of step (with and without the actor update) is one graph."""
     from torch._dynamo.utils import counters
 
-    from sb3_tecrl.common.compile import compiler_error
-
-    if compiler_error(th.device("cpu")) is not None or not hasattr(th._dynamo.config, "trace_autograd_ops"):
+    if not compiles_here() or not hasattr(th._dynamo.config, "trace_autograd_ops"):
         pytest.skip("torch.compile cannot compile here, or this torch cannot trace autograd.grad (graph breaks then)")
     th._dynamo.reset()
     model = small_model(compile_update=True)
@@ -305,3 +317,46 @@ def test_the_compiled_step_is_one_graph_with_its_backward_pass():
     model.learn(26)
     assert not counters["graph_break"], dict(counters["graph_break"])
     assert counters["stats"]["unique_graphs"] == 2
+
+
+def test_auto_compiles_after_its_threshold_and_a_loaded_model_past_it_at_its_first_step(monkeypatch, tmp_path):
+    if not compiles_here():
+        pytest.skip("torch.compile cannot compile on this machine (the silent fall-back is tested below)")
+    monkeypatch.setattr("sb3_tecrl.dsace.dsace.AUTO_COMPILE_AFTER", 4)
+    model = small_model()  # compile_update="auto", the default
+    model.learn(23)  # 3 gradient steps: below the threshold
+    assert model.compile_update == "auto" and is_eager(model)
+    model.learn(2, reset_num_timesteps=False)  # the 4th and 5th: the train() call after the 4th compiles
+    assert model._n_updates == 5 and not is_eager(model)
+    model.save(tmp_path / "model")
+    loaded = DSACE.load(tmp_path / "model", env=model.get_env(), device="cpu")
+    assert is_eager(loaded)  # nothing compiled is saved
+    loaded.learn(1, reset_num_timesteps=False)
+    assert not is_eager(loaded)
+
+
+def test_auto_stays_eager_in_a_thread_and_before_its_threshold():
+    model = small_model()
+    model._n_updates = AUTO_COMPILE_AFTER - 1
+    assert not model._auto_compile_due()
+    model._n_updates = AUTO_COMPILE_AFTER
+    assert model._auto_compile_due()
+    in_thread = []
+    thread = threading.Thread(target=lambda: in_thread.append(model._auto_compile_due()))
+    thread.start()
+    thread.join()
+    assert in_thread == [False]  # Optuna's n_jobs trials run in threads, and dynamo is not thread-safe
+    assert not small_model(compile_update=False)._auto_compile_due() and not small_model()._step_compiled
+
+
+def test_auto_falls_back_to_eager_silently_where_the_machine_cannot_compile(monkeypatch):
+    monkeypatch.setattr("sb3_tecrl.common.compile.th.compile", no_compiler)
+    monkeypatch.setattr("sb3_tecrl.dsace.dsace.AUTO_COMPILE_AFTER", 2)
+    model = small_model()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the user did not ask for a compilation: no warning
+        model.learn(26)
+    assert model._step_compiled and is_eager(model)
+    eager = small_model(compile_update=False).learn(26)
+    for param, eager_param in zip(model.policy.parameters(), eager.policy.parameters(), strict=True):
+        assert th.equal(param, eager_param)

@@ -26,15 +26,18 @@ def compiler_error(device: th.device) -> Exception | None:
     return None
 
 
-def compile_or_eager(function: Function, device: th.device, name: str, trace_autograd: bool = False) -> Function:
+def compile_or_eager(
+    function: Function, device: th.device, name: str, trace_autograd: bool = False, warn: bool = True
+) -> Function:
     """
     :param function: the function to compile
     :param device: the device it runs on
     :param name: what ``function`` is, for the warning
     :param trace_autograd: trace the ``torch.autograd.grad`` calls of ``function`` into its graph, where this torch can
         (``torch._dynamo.config.trace_autograd_ops``); elsewhere they are graph breaks, run eagerly
-    :return: ``torch.compile(function)``, or ``function`` itself with a warning that says why when this machine cannot
-        compile (see :func:`compiler_error`)
+    :param warn: warn when this machine cannot compile
+    :return: ``torch.compile(function)``, or ``function`` itself (with a warning that says why, if ``warn``) when this
+        machine cannot compile (see :func:`compiler_error`)
     """
     error = compiler_error(device)
     if error is None:
@@ -48,6 +51,8 @@ def compile_or_eager(function: Function, device: th.device, name: str, trace_aut
                 return compiled(*args, **kwargs)
 
         return compiled_with_autograd  # type: ignore[return-value]
+    if not warn:
+        return function
     warnings.warn(
         f"torch.compile cannot compile on this machine ({type(error).__name__}: {str(error)[:300]}): the {name} runs "
         "eagerly (same results, without the speed-up). Install a C++ compiler (inductor needs one on CPU) or pass "

@@ -2,6 +2,7 @@ import io
 import math
 import os
 import pathlib
+import threading
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable
@@ -72,6 +73,10 @@ BUDGET_SCHEDULES = ("fixed", "anneal")
 BUDGET_AVERAGE_RATE = 0.01
 BUDGET_MET_TOLERANCE = 0.1
 BUDGET_ANNEAL_RATE = 0.01
+
+# compile_update="auto" (the default): the gradient steps run eagerly until this many, then compiled; a compilation of
+# seconds to a minute pays for itself within a few thousand compiled steps, and short runs (tests, demos) never wait for one
+AUTO_COMPILE_AFTER = 10_000
 
 WARMUP_ACTIONS = ("uniform", "policy")
 CONSTRAINT_STATES = ("replay", "initial")
@@ -188,9 +193,13 @@ class DSACE(OffPolicyAlgorithm):
         (inductor; the optimizer steps and the target update stay eager): one graph for the steps that update the
         actor and one for those that do not, each with its backward pass where torch traces ``autograd.grad``
         (``torch._dynamo.config.trace_autograd_ops``, torch 2.13; elsewhere, and with gSDE, the backward pass is a
-        graph break). Faster once compiled, after a compilation of seconds to a minute at the first steps; results
-        equal the eager step's up to floating-point rounding. Where this machine cannot compile (no C++ compiler on
-        CPU), a warning says so and the step runs eagerly.
+        graph break). Faster once compiled, after a compilation of seconds to a minute; results equal the eager
+        step's up to floating-point rounding. ``True`` compiles at the start; where this machine cannot compile (no
+        C++ compiler on CPU), a warning says so and the step runs eagerly. ``"auto"`` (the default since 2026-12-02,
+        after a learning check, docs: benchmarks/speed) runs the first ``AUTO_COMPILE_AFTER`` (10,000) gradient steps
+        eagerly, then compiles (in the main thread only; silently eager where this machine cannot compile), so that
+        short runs never wait for a compilation; a loaded model past that many steps compiles at its first gradient
+        step. ``False``: always eager.
     :param use_sde: Whether to use generalized State Dependent Exploration (gSDE) instead of action noise, as in SAC.
         Every loss applies unchanged (gSDE's squashed Gaussian has closed-form log-probabilities, in
         ``entropy_units``); the actor and the target actor resample their noise matrices at every gradient step
@@ -255,7 +264,7 @@ class DSACE(OffPolicyAlgorithm):
         temperature_update: str = "adam",
         budget_schedule: str = "fixed",
         matmul_precision: str = "bfloat16",
-        compile_update: bool = False,
+        compile_update: bool | str = "auto",
         use_sde: bool = False,
         sde_sample_freq: int = -1,
         use_sde_at_warmup: bool = False,
@@ -300,6 +309,7 @@ class DSACE(OffPolicyAlgorithm):
             policy_delay=policy_delay,
             target_update_interval=target_update_interval,
             matmul_precision=matmul_precision,
+            compile_update=compile_update,
         )
         super().__init__(
             policy,
@@ -348,6 +358,7 @@ class DSACE(OffPolicyAlgorithm):
         self.budget_schedule = budget_schedule
         self.matmul_precision = matmul_precision
         self.compile_update = compile_update
+        self._step_compiled = False
         self.log_ent_coef: th.Tensor | None = None
         self.ent_coef_optimizer: th.optim.Adam | None = None
         self._random_states_to_restore: dict[str, Any] | None = None
@@ -427,10 +438,8 @@ class DSACE(OffPolicyAlgorithm):
             self._target_rates = self._per_member_target_rates()
         if self.constraint_states == "initial" and self.initial_states is None:
             self.initial_states = InitialStateBuffer(self.observation_space)
-        if self.compile_update:
-            self._losses_and_gradients = compile_or_eager(  # type: ignore[method-assign]
-                self._losses_and_gradients, self.device, "gradient step", trace_autograd=True
-            )
+        if self.compile_update is True:
+            self._compile_step()
         if self.n_steps > 1 and self.separate_entropy_critic:
             warnings.warn(
                 f"n_steps={self.n_steps}: the entropy critic's target omits the entropies of the {self.n_steps - 1} "
@@ -438,6 +447,28 @@ class DSACE(OffPolicyAlgorithm):
                 f"the trajectory budget uses the matching horizon 1 / (1 - gamma^{self.n_steps}).",
                 stacklevel=2,
             )
+
+    def _compile_step(self) -> None:
+        """
+        Put :meth:`_losses_and_gradients` through ``torch.compile``, once. Where this machine cannot compile, it stays
+        eager: with a warning for ``compile_update=True``, silently for ``"auto"``, which the user did not ask for.
+        """
+        self._losses_and_gradients = compile_or_eager(  # type: ignore[method-assign]
+            self._losses_and_gradients, self.device, "gradient step", trace_autograd=True, warn=self.compile_update is True
+        )
+        self._step_compiled = True
+
+    def _auto_compile_due(self) -> bool:
+        """
+        :return: whether ``compile_update="auto"`` compiles the step now: after ``AUTO_COMPILE_AFTER`` gradient steps,
+            in the main thread only (dynamo is not thread-safe: Optuna's ``n_jobs`` trials run in threads)
+        """
+        return (
+            self.compile_update == "auto"
+            and not self._step_compiled
+            and self._n_updates >= AUTO_COMPILE_AFTER
+            and threading.current_thread() is threading.main_thread()
+        )
 
     def _per_member_target_rates(self) -> list[th.Tensor]:
         """
@@ -520,6 +551,8 @@ class DSACE(OffPolicyAlgorithm):
         return self.log_ent_coef.detach().exp()
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+        if self._auto_compile_due():
+            self._compile_step()
         self.policy.set_training_mode(True)
         self._update_learning_rate([self.actor.optimizer, self.critic.optimizer])
         if self.ent_coef_optimizer is not None:
@@ -888,6 +921,7 @@ class DSACE(OffPolicyAlgorithm):
             "critic_target",
             "_random_states_to_restore",
             "_losses_and_gradients",
+            "_step_compiled",
             "_target_rates",
         ]
 
@@ -949,6 +983,7 @@ def _check_hyperparameters(
     policy_delay: int,
     target_update_interval: int,
     matmul_precision: str,
+    compile_update: bool | str,
 ) -> None:
     """
     Reject invalid hyperparameters before anything is built, with what to do instead: every number and string of the
@@ -1025,6 +1060,11 @@ def _check_hyperparameters(
             "trajectory_entropy_constraint=True (with separate_entropy_critic=True), or keep constraint_states='replay'."
         )
     check_choice("matmul_precision", matmul_precision, MATMUL_PRECISIONS)
+    if not (isinstance(compile_update, bool) or compile_update == "auto"):
+        raise ValueError(
+            f"compile_update must be True (compile the gradient step at the start), False (never) or 'auto' (after "
+            f"{AUTO_COMPILE_AFTER:,} gradient steps, the default), got {compile_update!r}."
+        )
 
 
 def _check_train_freq(train_freq: int | tuple[int, str]) -> None:
