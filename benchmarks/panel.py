@@ -192,9 +192,19 @@ BF16_ALGO = Algo(DSACE, "dsace", (("matmul_precision", "bfloat16"),), "dsace-bf1
 COMPILED_ALGO = Algo(DSACE, "dsace", (("matmul_precision", "bfloat16"), ("compile_update", True)), "dsace-compiled")
 
 
+# compile_update="auto" became DSACE's default on 2026-12-02, after panels P300 and tec_tune had started: their
+# DSAC-E and DSAC-T cells keep the eager step they began with (a run resumed from a checkpoint keeps its saved setting)
+EAGER_STEP = ("compile_update", False)
+
+
+def eager_step(algo: Algo) -> Algo:
+    """:return: ``algo`` with the eager gradient step"""
+    return replace(algo, overrides=(*algo.overrides, EAGER_STEP))
+
+
 def study_cell(name: str, *overrides: tuple[str, Any]) -> Algo:
-    """A variant of the constraint study: DSAC-E's shipped zoo settings with ``overrides``."""
-    return Algo(DSACE, "dsace", overrides, f"dsace-{name}")
+    """A variant of the constraint study: DSAC-E's shipped zoo settings with ``overrides`` (and the eager step)."""
+    return Algo(DSACE, "dsace", (*overrides, EAGER_STEP), f"dsace-{name}")
 
 
 ENTROPY_TAU_1 = ("entropy_tau", 1.0)
@@ -232,7 +242,7 @@ PANELS = {
     "P300": Panel(
         "regime_P300",
         {"Ant-v4": paper_task("Ant-v4", gradient_steps=300_000, eval_freq=5_000)},
-        {name: PAPER_ALGOS[name] for name in ("DSAC-E", "DSAC-T", "SAC")},
+        {"DSAC-E": eager_step(PAPER_ALGOS["DSAC-E"]), "DSAC-T": eager_step(PAPER_ALGOS["DSAC-T"]), "SAC": PAPER_ALGOS["SAC"]},
         main_tasks=("Ant-v4",),
         main_algos=("DSAC-E", "DSAC-T", "SAC"),
     ),

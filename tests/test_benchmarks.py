@@ -309,3 +309,13 @@ def test_a_constraint_acts_when_its_late_estimate_meets_the_target_and_alpha_sta
     annealed[-1]["train/entropy_budget_final"] = -2_000.0  # an annealed budget: the current one, the configured beside
     state = constraint_state(annealed, "train/trajectory_entropy", 1_000)
     assert (state["target"], state["configured"], state["acts"]) == (-100.0, -2_000.0, 1.0)
+
+
+@pytest.mark.parametrize("name", ["P300", "tec_tune"])
+def test_panels_started_before_the_auto_compile_default_keep_the_eager_step(name):
+    trained_here = {
+        key: algo for key, algo in panel.PANELS[name].algos.items() if issubclass(algo.cls, DSACE) and not algo.same_as
+    }
+    assert trained_here and all(dict(algo.overrides)["compile_update"] is False for algo in trained_here.values())
+    if name == "tec_tune":  # the override reaches the model
+        assert learning.make_model(name, panel.SHORT_TASKS["Pendulum-v1"], "dual", 0).compile_update is False
