@@ -23,7 +23,9 @@ Every algorithm runs at its own defaults (DSAC-E/T: 3x256 GELU, bfloat16 hidden 
 batch 256; ``DSACE fp32`` and ``DSACT fp32`` are DSAC-E/T with ``matmul_precision="float32"``, ``DSACE R=1`` with one
 reward critic (``policy_kwargs={"n_critics": 1}``), ``DSACE compiled`` and ``DSACT compiled`` with
 ``compile_update=True`` (compiled in the warm-up, which is not timed; the ``compile`` measure gives the seconds),
-``DSACE compiled ReLU`` the compiled DSAC-E with ReLU for GELU (what the exact GELU costs). The output starts with
+``DSACE compiled ReLU`` the compiled DSAC-E with ReLU for GELU (what the exact GELU costs). At its default,
+``compile_update="auto"``, DSAC-E runs its first 10,000 gradient steps eagerly (the ``DSACE`` and ``DSACT`` columns:
+these measures take fewer steps) and compiled after them (the ``compiled`` columns). The output starts with
 the CPU model and the instruction-set features that decide the products' speed (AMX, AVX512-BF16, ...). The models
 of one measurement are created in one process and timed in alternating rounds (the order reversed every other round);
 the ratio is the median over rounds of (algorithm / SAC) in the same round. Each thread count runs in its own
