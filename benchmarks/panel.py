@@ -208,6 +208,8 @@ def study_cell(name: str, *overrides: tuple[str, Any]) -> Algo:
 
 
 ENTROPY_TAU_1 = ("entropy_tau", 1.0)
+# between the shipped 0.005 and 1.0 (which diverged on Hopper-v4): Q_e's time constant a tenth of the shipped one
+ENTROPY_TAU_005 = ("entropy_tau", 0.05)
 DUAL = ("temperature_update", "dual")
 INITIAL = ("constraint_states", "initial")
 RHO_20 = ("rho", 20.0)
@@ -226,6 +228,8 @@ TEC_STUDY_ALGOS = {
     "anneal": study_cell("anneal", ANNEAL),
     "anneal rho=20": study_cell("anneal-rho20", ANNEAL, RHO_20),
     "anneal+dual+entropy_tau=1 rho=20": study_cell("anneal-dual-etau1-rho20", ANNEAL, DUAL, ENTROPY_TAU_1, RHO_20),
+    "entropy_tau=0.05": study_cell("etau005", ENTROPY_TAU_005),
+    "dual+entropy_tau=0.05": study_cell("dual-etau005", DUAL, ENTROPY_TAU_005),
 }
 
 PANELS = {
