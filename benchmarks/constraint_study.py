@@ -98,10 +98,12 @@ def plot_task(task: str, seed: int = 0) -> str:
             axes[2].plot(times, [row["realised"] for row in tracking], "s--", color=line.get_color(), alpha=0.5)
     axes[0].axhline(-1.0, color="black", linestyle=":", label="target")
     axes[0].set_title("estimate / |target| (the temperature's constraint)")
+    axes[0].set_yscale("symlog", linthresh=1.0)  # a diverging cell (entropy_tau=1 on Hopper-v4) hides the rest otherwise
     axes[1].set_yscale("log")
     axes[1].axhline(ALPHA_FLOOR, color="black", linestyle=":")
     axes[1].set_title("alpha")
     axes[2].set_title("Q_e (solid) vs realised discounted entropy (dashed)")
+    axes[2].set_yscale("symlog", linthresh=10.0)
     for axis in axes:
         axis.set_xlabel("environment steps")
     axes[0].legend(fontsize=7)
