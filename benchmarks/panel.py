@@ -214,6 +214,7 @@ DUAL = ("temperature_update", "dual")
 INITIAL = ("constraint_states", "initial")
 RHO_20 = ("rho", 20.0)
 ANNEAL = ("budget_schedule", "anneal")
+PID = ("temperature_update", "pid")
 # the constraint study (issue 28, docs: benchmarks/constraint_study): each hypothesis a cell, tuned on short tasks
 TEC_STUDY_ALGOS = {
     "DSAC-E": replace(BF16_ALGO, same_as=("bf16", "DSAC-E bf16")),  # the shipped default: those runs, same code path
@@ -230,6 +231,8 @@ TEC_STUDY_ALGOS = {
     "anneal+dual+entropy_tau=1 rho=20": study_cell("anneal-dual-etau1-rho20", ANNEAL, DUAL, ENTROPY_TAU_1, RHO_20),
     "entropy_tau=0.05": study_cell("etau005", ENTROPY_TAU_005),
     "dual+entropy_tau=0.05": study_cell("dual-etau005", DUAL, ENTROPY_TAU_005),
+    "pid": study_cell("pid", PID),
+    "pid+entropy_tau=0.05": study_cell("pid-etau005", PID, ENTROPY_TAU_005),
 }
 
 PANELS = {

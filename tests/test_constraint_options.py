@@ -1,13 +1,14 @@
 """
 Options of the constraint study (issue 28), each checked by hand against the rule it states: the entropy critic's own
-target rate (``entropy_tau``), dual ascent on the temperature (``temperature_update="dual"``) and the annealed budget
-(``budget_schedule="anneal"``).
+target rate (``entropy_tau``), dual ascent and the PID Lagrangian on the temperature (``temperature_update="dual"`` and
+``"pid"``) and the annealed budget (``budget_schedule="anneal"``).
 """
 
 import pytest
 import torch as th
 
 from sb3_tecrl import DSACE, DSACT
+from sb3_tecrl.common.temperature import PIDTemperature
 from sb3_tecrl.common.warning_types import NoGradientStepWarning
 
 TINY = dict(net_arch=[16])
@@ -84,6 +85,12 @@ def test_the_options_survive_save_and_load(tmp_path):
         (dict(entropy_tau=0.5, separate_entropy_critic=False, trajectory_entropy_constraint=False), "separate_entropy_critic"),
         (dict(budget_schedule="adaptive"), "budget_schedule"),
         (dict(budget_schedule="anneal", ent_coef=0.1), "ent_coef='auto'"),
+        (dict(temperature_update="pid", ent_coef=0.1), "ent_coef='auto'"),
+        (dict(temperature_update="dual", ent_coef=0.1), "ent_coef='auto'"),
+        (dict(temperature_pid_gains=(1.0, 0.0)), "temperature_update='pid'"),
+        (dict(temperature_update="pid", temperature_pid_gains=(-1.0, 0.0)), "kp"),
+        (dict(temperature_update="pid", temperature_pid_gains=(1.0, float("nan"))), "kd"),
+        (dict(temperature_update="pid", temperature_pid_gains=(1.0,)), r"pair \(kp, kd\)"),
     ],
 )
 def test_bad_option_values_are_rejected_naming_them(kwargs, message):
@@ -159,3 +166,44 @@ def test_the_annealed_budget_is_logged_learned_and_restored_by_load(tmp_path):
     loaded = DSACE.load(tmp_path / "model", device="cpu")
     assert loaded.budget_schedule == "anneal"
     assert (loaded.annealed_budget.item(), loaded.constraint_estimate_average.item()) == (budget, average)
+
+
+@pytest.mark.parametrize("trajectory_entropy_constraint", [True, False])
+def test_the_pid_temperatures_first_step_adds_kp_and_ki_times_the_per_step_violation(trajectory_entropy_constraint):
+    lr, kp, gamma = 0.01, 2.0, 0.9
+    with pytest.warns(NoGradientStepWarning):  # no gradient step before the one below
+        model = trained(
+            temperature_update="pid",
+            temperature_pid_gains=(kp, 0.0),
+            ent_coef_learning_rate=lr,
+            gamma=gamma,
+            learning_starts=30,
+            trajectory_entropy_constraint=trajectory_entropy_constraint,
+        )
+    assert isinstance(model.ent_coef_optimizer, PIDTemperature)
+    stats = model._gradient_step(model.replay_buffer.sample(16), update_actor=True)
+    violation = model._per_step_scale() * (model.temperature_target - stats[model._estimate_key()].item())
+    assert model.log_ent_coef.item() == pytest.approx((kp + lr) * violation, rel=1e-4, abs=1e-9)  # from log(1) = 0
+
+
+def test_the_pid_temperature_without_kp_and_kd_follows_dual_ascent():
+    dual = trained(temperature_update="dual", ent_coef_learning_rate=0.01, matmul_precision="float32")
+    pid = trained(
+        temperature_update="pid", temperature_pid_gains=(0.0, 0.0), ent_coef_learning_rate=0.01, matmul_precision="float32"
+    )
+    assert dual.log_ent_coef.item() != 0.0
+    assert pid.log_ent_coef.item() == pytest.approx(dual.log_ent_coef.item(), rel=1e-5)
+
+
+def test_the_pid_temperatures_state_survives_save_and_load(tmp_path):
+    model = trained(temperature_update="pid", temperature_pid_gains=(0.5, 0.2), matmul_precision="float32")
+    model.save(tmp_path / "model")
+    loaded = DSACE.load(tmp_path / "model", device="cpu")
+    assert tuple(loaded.temperature_pid_gains) == (0.5, 0.2) and isinstance(loaded.ent_coef_optimizer, PIDTemperature)
+    state, loaded_state = (next(iter(m.ent_coef_optimizer.state.values())) for m in (model, loaded))
+    assert {key: value.item() for key, value in loaded_state.items()} == {key: value.item() for key, value in state.items()}
+    data = model.replay_buffer.sample(16)
+    for algorithm in (model, loaded):  # the same batch and action noise: the same next temperature
+        th.manual_seed(0)
+        algorithm._gradient_step(data, update_actor=True)
+    assert loaded.log_ent_coef.item() == model.log_ent_coef.item()

@@ -18,6 +18,7 @@ from sb3_tecrl.common.entropy import (
 from sb3_tecrl.common.losses import (
     annealed_budget,
     entropy_target,
+    pid_log_ent_coef,
     policy_evaluation_loss,
     policy_improvement_loss,
     policy_introspection_loss,
@@ -237,3 +238,23 @@ def test_running_average_starts_at_the_first_value_then_moves_by_its_rate():
 def test_annealed_budget_moves_towards_the_final_budget_only_where_the_estimate_meets_it(average, expected):
     budget = annealed_budget(th.tensor(-10.0), -100.0, th.tensor(average), tolerance=1.0, rate=0.1)
     assert budget.item() == pytest.approx(expected)
+
+
+def test_pid_log_ent_coef_by_hand():
+    gains, smoothing = (1.0, 0.01, 0.5), 0.1  # kp, ki, kd
+    initial, integral, smoothed = th.tensor([0.5]), th.tensor([0.1]), th.tensor([float("nan")])
+    # first update: the running average starts at the violation, no derivative term
+    value, integral, smoothed = pid_log_ent_coef(th.tensor([2.0]), initial, integral, smoothed, gains, smoothing)
+    assert (integral.item(), smoothed.item()) == pytest.approx((0.1 + 0.01 * 2.0, 2.0))
+    assert value.item() == pytest.approx(0.5 + 0.12 + 1.0 * 2.0)
+    # second: the average moves 10% of the way to -1 (to 1.7), its change -0.3 is the derivative term's input
+    value, integral, smoothed = pid_log_ent_coef(th.tensor([-1.0]), initial, integral, smoothed, gains, smoothing)
+    assert (integral.item(), smoothed.item()) == pytest.approx((0.12 - 0.01, 1.7))
+    assert value.item() == pytest.approx(0.5 + 0.11 + 1.0 * 1.7 + 0.5 * -0.3)
+
+
+def test_pid_log_ent_coef_without_proportional_and_derivative_terms_is_dual_ascent():
+    initial, integral, smoothed = th.tensor([0.2]), th.tensor([0.0]), th.tensor([float("nan")])
+    for violation in (3.0, -1.0, 0.5):
+        value, integral, smoothed = pid_log_ent_coef(th.tensor([violation]), initial, integral, smoothed, (0.0, 0.1, 0.0), 0.5)
+    assert value.item() == pytest.approx(0.2 + 0.1 * (3.0 - 1.0 + 0.5))

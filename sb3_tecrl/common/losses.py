@@ -6,7 +6,8 @@ The four update steps of DSAC-E / DSAC-T as pure functions of tensors (spec sect
 - PIS, policy introspection: :func:`policy_introspection_loss`, the entropy critic's loss.
 - PIM, policy improvement: :func:`policy_improvement_loss`, the actor's loss.
 - TUP, temperature update: :func:`temperature_update_loss`, the loss of ``log(alpha)``; with an annealed budget
-  (``budget_schedule="anneal"``) the budget it is tuned against follows :func:`annealed_budget`.
+  (``budget_schedule="anneal"``) the budget it is tuned against follows :func:`annealed_budget`; with
+  ``temperature_update="pid"`` ``log(alpha)`` is set from that loss's gradient by :func:`pid_log_ent_coef`.
 
 Shapes: ``R`` reward critics, ``B`` samples. Per-sample tensors are ``(B, 1)``; reward critic outputs are ``(R, B, 1)``.
 Nothing here reads global state, so every function can be checked by hand on tiny tensors.
@@ -200,3 +201,34 @@ def annealed_budget(
     """
     met = (estimate_average - budget).abs() <= tolerance
     return th.where(met, budget + rate * (final_budget - budget), budget)
+
+
+def pid_log_ent_coef(
+    violation: th.Tensor,
+    initial: th.Tensor,
+    integral: th.Tensor,
+    smoothed: th.Tensor,
+    gains: tuple[float, float, float],
+    smoothing: float,
+) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
+    """
+    TUP with ``temperature_update="pid"``: the PID Lagrangian (Stooke, Achiam and Abbeel, 2020) on ``log(alpha)``, the
+    multiplier of the entropy constraint. With ``kp = kd = 0`` it is dual ascent: ``log(alpha)`` is its initial value
+    plus the sum of ``ki`` times the violations so far.
+
+    :param violation: this update's violation in per-step units, ``target - estimate`` (positive: too little entropy,
+        alpha rises): minus the gradient of :func:`temperature_update_loss` with the per-step scale
+    :param initial: ``log(alpha)`` before the first update
+    :param integral: the integral term so far, the sum of ``ki`` times each violation (0 before the first update)
+    :param smoothed: running average of the violations (rate ``smoothing``; NaN before the first update), the input of
+        the proportional and derivative terms (a batch's violation is noisy)
+    :param gains: ``(kp, ki, kd)``, in ``log(alpha)`` per nat per step (``ki`` per update)
+    :param smoothing: weight of the new violation in the running average
+    :return: the new ``log(alpha)``, integral term and running average; the derivative term is the change of the
+        running average at this update (none at the first)
+    """
+    kp, ki, kd = gains
+    integral = integral + ki * violation
+    new_smoothed = running_average(smoothed, violation, smoothing)
+    change = new_smoothed - th.where(smoothed.isnan(), new_smoothed, smoothed)
+    return initial + integral + kp * new_smoothed + kd * change, integral, new_smoothed

@@ -51,6 +51,7 @@ from sb3_tecrl.common.losses import (
     update_std_ema,
 )
 from sb3_tecrl.common.random_state import capture_random_states, restore_random_states
+from sb3_tecrl.common.temperature import PIDTemperature
 from sb3_tecrl.common.torch_layers import bfloat16_matmul_supported
 from sb3_tecrl.common.validation import as_number, check_choice, check_integer, check_rate, check_real
 from sb3_tecrl.common.warning_types import NoGradientStepWarning
@@ -65,7 +66,11 @@ from sb3_tecrl.dsace.policies import (
 
 SelfDSACE = TypeVar("SelfDSACE", bound="DSACE")
 MATMUL_PRECISIONS = ("float32", "bfloat16")
-TEMPERATURE_UPDATES = ("adam", "dual")
+TEMPERATURE_UPDATES = ("adam", "dual", "pid")
+# temperature_update="pid": the gains (kp, kd) when temperature_pid_gains is not given (ki: ent_coef_learning_rate), and
+# the rate of the violation's running average that the proportional and derivative terms see (per actor update)
+PID_DEFAULT_GAINS = (1.0, 0.0)
+PID_SMOOTHING_RATE = 0.01
 BUDGET_SCHEDULES = ("fixed", "anneal")
 # budget_schedule="anneal": the rate of the estimate's running average (per actor update), how close to the budget it
 # must be for the constraint to count as met (nats per step), and the fraction of the remaining way to the configured
@@ -173,7 +178,12 @@ class DSACE(OffPolicyAlgorithm):
         loss, whose normalised step moves ``log(alpha)`` at a nearly constant rate whatever the violation.
         ``"dual"``: dual ascent, a plain gradient step of ``ent_coef_learning_rate`` times the violation in per-step
         units (the trajectory violation times ``1 - gamma^n``; the per-step one without TEC), which settles where the
-        constraint holds instead of annealing
+        constraint holds instead of annealing. ``"pid"``: the PID Lagrangian (Stooke et al., 2020), dual ascent (the
+        integral term, gain ``ent_coef_learning_rate``) plus proportional and derivative terms on the running average
+        of the per-step violation (rate 0.01 per actor update), which react to a violation at once instead of
+        accumulating it (``sb3_tecrl.common.losses.pid_log_ent_coef``). Dual ascent and PID need ``ent_coef="auto"``
+    :param temperature_pid_gains: ``(kp, kd)`` of ``temperature_update="pid"``, in ``log(alpha)`` per nat of per-step
+        violation (default ``None``: ``(1.0, 0.0)``, a violation of one nat per step moves alpha by a factor e)
     :param budget_schedule: what alpha is tuned against. ``"fixed"`` (default, the paper's): the budget (TEC) or the
         per-step target entropy, as configured. ``"anneal"``: a budget that starts at the first estimate (what the
         initial policy holds) and moves 1% of its remaining way to the configured one at each actor update where the
@@ -262,6 +272,7 @@ class DSACE(OffPolicyAlgorithm):
         tau_b: float | None = None,
         entropy_tau: float | None = None,
         temperature_update: str = "adam",
+        temperature_pid_gains: tuple[float, float] | None = None,
         budget_schedule: str = "fixed",
         matmul_precision: str = "bfloat16",
         compile_update: bool | str = "auto",
@@ -292,6 +303,7 @@ class DSACE(OffPolicyAlgorithm):
             tau_b=tau_b,
             entropy_tau=entropy_tau,
             temperature_update=temperature_update,
+            temperature_pid_gains=temperature_pid_gains,
             budget_schedule=budget_schedule,
             sde_sample_freq=sde_sample_freq,
             stats_window_size=stats_window_size,
@@ -355,12 +367,13 @@ class DSACE(OffPolicyAlgorithm):
         self.tau_b = tau if tau_b is None else tau_b
         self.entropy_tau = entropy_tau
         self.temperature_update = temperature_update
+        self.temperature_pid_gains = temperature_pid_gains
         self.budget_schedule = budget_schedule
         self.matmul_precision = matmul_precision
         self.compile_update = compile_update
         self._step_compiled = False
         self.log_ent_coef: th.Tensor | None = None
-        self.ent_coef_optimizer: th.optim.Adam | None = None
+        self.ent_coef_optimizer: th.optim.Optimizer | None = None
         self._random_states_to_restore: dict[str, Any] | None = None
         if _init_setup_model:
             self._setup_model()
@@ -539,10 +552,18 @@ class DSACE(OffPolicyAlgorithm):
             if not init_value > 0.0:
                 raise ValueError(f"The initial value of ent_coef must be greater than 0, got {self.ent_coef!r}.")
             self.log_ent_coef = th.full((1,), math.log(init_value), device=self.device).requires_grad_(True)
-            optimizer_class = th.optim.SGD if self.temperature_update == "dual" else th.optim.Adam
-            self.ent_coef_optimizer = optimizer_class([self.log_ent_coef], lr=self.ent_coef_lr_schedule(1))
+            self.ent_coef_optimizer = self._temperature_optimizer(self.ent_coef_lr_schedule(1))
         else:
             self.ent_coef_tensor = th.tensor(float(self.ent_coef), device=self.device)
+
+    def _temperature_optimizer(self, lr: float) -> th.optim.Optimizer:
+        """:return: the optimizer of ``log(alpha)`` that ``temperature_update`` names"""
+        assert self.log_ent_coef is not None
+        if self.temperature_update == "pid":
+            kp, kd = PID_DEFAULT_GAINS if self.temperature_pid_gains is None else self.temperature_pid_gains
+            return PIDTemperature([self.log_ent_coef], lr=lr, kp=kp, kd=kd, smoothing=PID_SMOOTHING_RATE)
+        optimizer_class = th.optim.SGD if self.temperature_update == "dual" else th.optim.Adam
+        return optimizer_class([self.log_ent_coef], lr=lr)
 
     def _current_ent_coef(self) -> th.Tensor:
         """:return: the current temperature alpha, detached"""
@@ -689,9 +710,9 @@ class DSACE(OffPolicyAlgorithm):
     def _violation_scale(self) -> float:
         """
         :return: the factor of the temperature's loss: ``1 - gamma^n`` (a trajectory violation in per-step units) for
-            dual ascent with TEC, else 1
+            dual ascent or PID with TEC, else 1
         """
-        return self._per_step_scale() if self.temperature_update == "dual" else 1.0
+        return 1.0 if self.temperature_update == "adam" else self._per_step_scale()
 
     def _per_step_scale(self) -> float:
         """:return: ``1 - gamma^n`` with TEC (the factor from a trajectory quantity to per-step units), else 1"""
@@ -966,6 +987,7 @@ def _check_hyperparameters(
     tau_b: float | None,
     entropy_tau: float | None,
     temperature_update: str,
+    temperature_pid_gains: tuple[float, float] | None,
     budget_schedule: str,
     sde_sample_freq: int,
     stats_window_size: int,
@@ -1006,6 +1028,7 @@ def _check_hyperparameters(
                 f"entropy_tau={entropy_tau} sets the entropy critic's target rate: it needs separate_entropy_critic=True."
             )
     check_choice("temperature_update", temperature_update, TEMPERATURE_UPDATES)
+    _check_temperature_update(temperature_update, temperature_pid_gains, ent_coef)
     check_choice("budget_schedule", budget_schedule, BUDGET_SCHEDULES)
     if budget_schedule == "anneal" and not (isinstance(ent_coef, str) and ent_coef.startswith("auto")):
         raise ValueError(
@@ -1065,6 +1088,27 @@ def _check_hyperparameters(
             f"compile_update must be True (compile the gradient step at the start), False (never) or 'auto' (after "
             f"{AUTO_COMPILE_AFTER:,} gradient steps, the default), got {compile_update!r}."
         )
+
+
+def _check_temperature_update(
+    temperature_update: str, temperature_pid_gains: tuple[float, float] | None, ent_coef: str | float
+) -> None:
+    if temperature_update != "adam" and not (isinstance(ent_coef, str) and ent_coef.startswith("auto")):
+        raise ValueError(
+            f"temperature_update={temperature_update!r} tunes alpha, and ent_coef={ent_coef!r} fixes it: use "
+            "ent_coef='auto' (or 'auto_<initial value>'), or keep temperature_update='adam'."
+        )
+    if temperature_pid_gains is None:
+        return
+    if temperature_update != "pid":
+        raise ValueError(
+            f"temperature_pid_gains={temperature_pid_gains!r} are the gains of temperature_update='pid', and "
+            f"temperature_update={temperature_update!r}: set temperature_update='pid' or leave the gains out."
+        )
+    if not (isinstance(temperature_pid_gains, tuple | list) and len(temperature_pid_gains) == 2):
+        raise ValueError(f"temperature_pid_gains must be a pair (kp, kd), got {temperature_pid_gains!r}.")
+    for name, gain in zip(("kp", "kd"), temperature_pid_gains, strict=True):
+        check_real(f"temperature_pid_gains' {name}", gain, 0.0)
 
 
 def _check_train_freq(train_freq: int | tuple[int, str]) -> None:
