@@ -19,6 +19,9 @@ Panels (``python -m benchmarks.learning run --panel <name>``):
   and the w/o TEC / rho = 20 pairs, on Pendulum-v1, InvertedDoublePendulum-v4, Hopper-v4 (the short panel's budgets)
   and Reacher-v4 (20k), seeds 0-1; its DSAC-E cell is the bf16 panel's shipped-default runs (stored there). Results in
   ``results/tec_tune/``, study report ``python -m benchmarks.constraint_study``.
+- ``tec_confirm``: the constraint study's confirmation (issue 28), Walker2d-v4 in SB3's regime (panel S's task and
+  settings), seeds 0-4: today's shipped DSAC-E and DSAC-T, panel S's SAC (seeds 3-4 added there) and the variants that
+  act on Pendulum-v1 by the shipping rule, with the shipped code path. Results in ``results/tec_confirm/``.
 - ``S``: SB3's regime, 1 environment step per gradient step, compared at equal environment steps: 100k steps,
   evaluated every 5k, every algorithm with its shipped zoo settings, on Hopper-v4 and Walker2d-v4. Results in
   ``results/regime_S/``.
@@ -289,6 +292,18 @@ PANELS = {
         {"Hopper-v4": sb3_task("Hopper-v4")},
         {**runs_of("S", SHORT_ALGOS, ("DSAC-E",)), "DSAC-E bf16": BF16_ALGO, "DSAC-E compiled": COMPILED_ALGO},
         reference="DSAC-E bf16",
+    ),
+    # panel S ran DSAC-E and DSAC-T before the bfloat16 and compiled-step defaults: fresh runs; SAC's code is unchanged
+    "tec_confirm": Panel(
+        "tec_confirm",
+        {"Walker2d-v4": sb3_task("Walker2d-v4")},
+        {
+            "DSAC-E": SHORT_ALGOS["DSAC-E"],
+            "DSAC-T": SHORT_ALGOS["DSAC-T"],
+            **runs_of("S", SHORT_ALGOS, ("SAC",)),
+            "w/o TEC": SHORT_ALGOS["DSAC-E w/o TEC"],  # acts on Pendulum-v1 seeds 0-1 (5%, 7%)
+        },
+        seeds=(0, 1, 2, 3, 4),
     ),
     "tec_tune": Panel(
         "tec_tune",
