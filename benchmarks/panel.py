@@ -207,7 +207,7 @@ def eager_step(algo: Algo) -> Algo:
 
 def study_cell(name: str, *overrides: tuple[str, Any]) -> Algo:
     """A variant of the constraint study: DSAC-E's shipped zoo settings with ``overrides`` (and the eager step)."""
-    return Algo(DSACE, "dsace", (*overrides, EAGER_STEP), f"dsace-{name}")
+    return eager_step(Algo(DSACE, "dsace", overrides, f"dsace-{name}"))
 
 
 ENTROPY_TAU_1 = ("entropy_tau", 1.0)
