@@ -14,6 +14,7 @@ mean length of the deterministic evaluation episodes at the end of each run.
 """
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import matplotlib
@@ -30,6 +31,7 @@ PANEL = "tec_tune"
 ACTS_WITHIN = 0.15
 ALPHA_FLOOR = 1e-4
 LAST_QUARTER = 0.75
+SHIPPING_TASK, SHIPPING_SEEDS = "Pendulum-v1", (0, 1)
 TERMINATING = (("S", "Hopper-v4"), ("S", "Walker2d-v4"), ("rho_S", "Walker2d-v4"), ("tec_S", "Walker2d-v4"))
 
 
@@ -60,22 +62,46 @@ def constraint_state(train: list[dict[str, float]], key: str, budget_steps: int)
     return dict(estimate=estimate, target=target, configured=configured, gap=gap, alpha=alpha, acts=acts)
 
 
-def constraint_rows(task: str) -> list[str]:
-    """:return: markdown rows, one per finished run of the task: the constraint's state and the final return"""
-    spec, lines = PANELS[PANEL], []
+def finished_states(task: str) -> Iterator[tuple[str, int, dict[str, float], list[dict[str, float]]]]:
+    """:return: per finished run of the task: the variant, the seed, its constraint's state and its evaluation rows"""
+    spec = PANELS[PANEL]
     for algo_name, algo in spec.algos.items():
         for seed in spec.seeds:
             train = read_rows(result_path(task, algo_name, seed, "_train", PANEL))
             rows = read_rows(result_path(task, algo_name, seed, "", PANEL))
-            if not train or rows[-1]["timesteps"] < spec.tasks[task].budget:
-                continue
-            state = constraint_state(train, estimate_key(algo), spec.tasks[task].budget)
-            column = estimate_key(algo).removeprefix("train/")
-            lines.append(
-                f"| {task} | {algo_name} | {seed} | `{column}` | {state['estimate']:,.1f} | {state['target']:,.1f} | "
-                f"{state['configured']:,.1f} | "
-                f"{state['gap']:.0%} | {state['alpha']:.2g} | {'yes' if state['acts'] else 'no'} | {final_return(rows):.0f} |"
-            )
+            if train and rows[-1]["timesteps"] >= spec.tasks[task].budget:
+                yield algo_name, seed, constraint_state(train, estimate_key(algo), spec.tasks[task].budget), rows
+
+
+def constraint_rows(task: str) -> list[str]:
+    """:return: markdown rows, one per finished run of the task: the constraint's state and the final return"""
+    lines = []
+    for algo_name, seed, state, rows in finished_states(task):
+        column = estimate_key(PANELS[PANEL].algos[algo_name]).removeprefix("train/")
+        lines.append(
+            f"| {task} | {algo_name} | {seed} | `{column}` | {state['estimate']:,.1f} | {state['target']:,.1f} | "
+            f"{state['configured']:,.1f} | "
+            f"{state['gap']:.0%} | {state['alpha']:.2g} | {'yes' if state['acts'] else 'no'} | {final_return(rows):.0f} |"
+        )
+    return lines
+
+
+def acting_rows() -> list[str]:
+    """
+    :return: markdown rows, one per variant: on each task, the seeds whose constraint acts among those finished, and
+        whether it meets the shipping rule (it acts on every one of ``SHIPPING_SEEDS`` of ``SHIPPING_TASK``)
+    """
+    spec = PANELS[PANEL]
+    acting = {(task, algo, seed): state["acts"] for task in spec.tasks for algo, seed, state, _ in finished_states(task)}
+    lines = []
+    for algo in spec.algos:
+        cells = []
+        for task in spec.tasks:
+            runs = [seed for (name, run_algo, seed) in acting if (name, run_algo) == (task, algo)]
+            acts = [seed for seed in runs if acting[task, algo, seed]]
+            cells.append(f"{len(acts)} of {len(runs)}" if runs else "-")
+        ships = all(acting.get((SHIPPING_TASK, algo, seed), False) for seed in SHIPPING_SEEDS)
+        lines.append(f"| {algo} | " + " | ".join(cells) + f" | {'yes' if ships else 'no'} |")
     return lines
 
 
@@ -157,6 +183,9 @@ def write_study() -> str:
     lines += ["| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for task in spec.tasks:
         lines += constraint_rows(task)
+    lines += ["", "## Where each variant acts (seeds acting of those finished)", ""]
+    lines += ["| variant | " + " | ".join(spec.tasks) + " | meets the shipping rule (Pendulum-v1, seeds 0 and 1) |"]
+    lines += ["| --- " * (len(spec.tasks) + 2) + "|", *acting_rows()]
     lines += ["", "## Final return (mean of the last 3 evaluations): IQM [95% CI]", "", "| task | variant | seeds | IQM |"]
     lines += ["| --- | --- | --- | --- |"]
     for task in spec.tasks:

@@ -319,3 +319,22 @@ def test_panels_started_before_the_auto_compile_default_keep_the_eager_step(name
     assert trained_here and all(dict(algo.overrides)["compile_update"] is False for algo in trained_here.values())
     if name == "tec_tune":  # the override reaches the model
         assert learning.make_model(name, panel.SHORT_TASKS["Pendulum-v1"], "dual", 0).compile_update is False
+
+
+def test_the_shipping_rule_needs_the_constraint_to_act_on_both_pendulum_seeds(monkeypatch):
+    from benchmarks import constraint_study
+
+    runs = {
+        "Pendulum-v1": [("w/o TEC", 0, 1.0), ("w/o TEC", 1, 1.0), ("DSAC-E", 0, 1.0), ("DSAC-E", 1, 0.0)],
+        "Hopper-v4": [("DSAC-E", 0, 1.0)],
+    }
+    monkeypatch.setattr(
+        constraint_study,
+        "finished_states",
+        lambda task: iter([(algo, seed, {"acts": acts}, []) for algo, seed, acts in runs.get(task, [])]),
+    )
+    rows = {row.split(" | ")[0].removeprefix("| "): row for row in constraint_study.acting_rows()}
+    # the panel's tasks in order: Pendulum-v1, InvertedDoublePendulum-v4, Hopper-v4, Reacher-v4
+    assert rows["w/o TEC"] == "| w/o TEC | 2 of 2 | - | - | - | yes |"
+    assert rows["DSAC-E"] == "| DSAC-E | 1 of 2 | - | 1 of 1 | - | no |"
+    assert rows["dual"] == "| dual | - | - | - | - | no |"
