@@ -109,6 +109,8 @@ def plot_task(task: str, seed: int = 0) -> str:
     """Draw, per variant (one seed), the estimate against its target, alpha, and ``Q_e`` against the realised entropy."""
     spec = PANELS[PANEL]
     fig, axes = plt.subplots(1, 3, figsize=(18, 4.2))
+    for axis in axes:  # a colour per variant (the default cycle has 10)
+        axis.set_prop_cycle(color=plt.get_cmap("tab20").colors)
     for algo_name, algo in spec.algos.items():
         train = read_rows(result_path(task, algo_name, seed, "_train", PANEL))
         if not train:
