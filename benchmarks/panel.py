@@ -206,9 +206,14 @@ def eager_step(algo: Algo) -> Algo:
     return replace(algo, overrides=(*algo.overrides, EAGER_STEP))
 
 
+def dsace_variant(name: str, *overrides: tuple[str, Any]) -> Algo:
+    """:return: DSAC-E's shipped zoo settings with ``overrides``, its zoo logs under ``dsace-<name>``"""
+    return Algo(DSACE, "dsace", overrides, f"dsace-{name}")
+
+
 def study_cell(name: str, *overrides: tuple[str, Any]) -> Algo:
-    """A variant of the constraint study: DSAC-E's shipped zoo settings with ``overrides`` (and the eager step)."""
-    return eager_step(Algo(DSACE, "dsace", overrides, f"dsace-{name}"))
+    """A variant of the constraint study: :func:`dsace_variant` with the eager step."""
+    return eager_step(dsace_variant(name, *overrides))
 
 
 ENTROPY_TAU_1 = ("entropy_tau", 1.0)
@@ -305,7 +310,7 @@ PANELS = {
             "w/o TEC": SHORT_ALGOS["DSAC-E w/o TEC"],  # acts on Pendulum-v1 seeds 0-1 (5%, 7%)
             # the trajectory-constraint variant nearest the shipping rule (Pendulum-v1 14% and 19%; seed 0 of
             # InvertedDoublePendulum-v4, Hopper-v4, Reacher-v4: 10%, 6%, 5%): is a constraint that acts worth anything?
-            "dual+entropy_tau=0.05": Algo(DSACE, "dsace", (DUAL, ENTROPY_TAU_005), "dsace-dual-etau005"),
+            "dual+entropy_tau=0.05": dsace_variant("dual-etau005", DUAL, ENTROPY_TAU_005),
         },
         seeds=(0, 1, 2, 3, 4),
     ),

@@ -547,7 +547,7 @@ class DSACE(OffPolicyAlgorithm):
         return check_finite("The trajectory entropy budget (check the action space bounds and target_entropy)", budget)
 
     def _setup_ent_coef(self) -> None:
-        if isinstance(self.ent_coef, str) and self.ent_coef.startswith("auto"):
+        if _alpha_is_learned(self.ent_coef):
             init_value = float(self.ent_coef.split("_")[1]) if "_" in self.ent_coef else 1.0
             if not init_value > 0.0:
                 raise ValueError(f"The initial value of ent_coef must be greater than 0, got {self.ent_coef!r}.")
@@ -1030,7 +1030,7 @@ def _check_hyperparameters(
     check_choice("temperature_update", temperature_update, TEMPERATURE_UPDATES)
     _check_temperature_update(temperature_update, temperature_pid_gains, ent_coef)
     check_choice("budget_schedule", budget_schedule, BUDGET_SCHEDULES)
-    if budget_schedule == "anneal" and not (isinstance(ent_coef, str) and ent_coef.startswith("auto")):
+    if budget_schedule == "anneal" and not _alpha_is_learned(ent_coef):
         raise ValueError(
             f"budget_schedule='anneal' moves the budget that alpha is tuned against, and ent_coef={ent_coef!r} fixes "
             "alpha: use ent_coef='auto' (or 'auto_<initial value>'), or keep budget_schedule='fixed'."
@@ -1090,10 +1090,15 @@ def _check_hyperparameters(
         )
 
 
+def _alpha_is_learned(ent_coef: str | float) -> bool:
+    """:return: whether ``ent_coef`` asks for a learned temperature (``"auto"`` or ``"auto_<initial value>"``)"""
+    return isinstance(ent_coef, str) and ent_coef.startswith("auto")
+
+
 def _check_temperature_update(
     temperature_update: str, temperature_pid_gains: tuple[float, float] | None, ent_coef: str | float
 ) -> None:
-    if temperature_update != "adam" and not (isinstance(ent_coef, str) and ent_coef.startswith("auto")):
+    if temperature_update != "adam" and not _alpha_is_learned(ent_coef):
         raise ValueError(
             f"temperature_update={temperature_update!r} tunes alpha, and ent_coef={ent_coef!r} fixes it: use "
             "ent_coef='auto' (or 'auto_<initial value>'), or keep temperature_update='adam'."
