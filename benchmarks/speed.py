@@ -12,10 +12,17 @@ Speed of DSAC-E and DSAC-T against SB3's SAC, sb3-contrib's TQC and, when ``sbx-
   took;
 - ``limit`` (one thread): the core's own throughput for the exact matrix products of one DSAC-E gradient step (their
   shapes recorded from a real step, each timed alone, best of many calls) in float32 and in bfloat16, and the share of
-  it that the whole step achieves (time of the products alone / time of the step), per precision;
+  it that the whole step achieves (time of the products alone / time of the step), per precision; and in bfloat16
+  with each call after a pass over ``COLD_PASS_MB`` of other memory (factors out of the caches, as in a step);
 - ``profile`` (one thread): the share of ``learn()``'s time spent in ``train()`` (the rest is SB3's collection loop:
   policy, env step, buffer) on Hopper-v4, the time of ``predict()`` for one observation (the acting step of that
-  loop), and ``torch.profiler``'s operators of DSAC-E's ``train()`` (Hopper shapes);
+  loop), and ``torch.profiler``'s operators of DSAC-E's ``train()`` (Hopper shapes; the compiled step's generated
+  kernels by name), with each step's time per group of operators (matrix products, kernels with a GELU, optimizers and
+  target updates, the rest);
+- ``levers`` (one thread): the compiled DSAC-E step (Hopper shapes) against the same step with one lever more, each
+  timed in ``--rounds`` paired bursts of ``LEVER_STEPS`` gradient steps (median speed ratio, 95% bootstrap interval):
+  the optimizer steps through ``torch.compile`` too, and inductor calling ATen's GELU kernels (forward and backward)
+  instead of generating its own (a process-wide patch of inductor, so this measure runs in its own subprocess);
 - ``rss``: peak resident memory of a process that trains with a full 1M-transition replay buffer on Hopper-v4 (the
   buffer's pages are all touched first), one subprocess per algorithm, against SAC's.
 
@@ -33,7 +40,7 @@ subprocess (JAX fixes its thread count at import: one thread is
 ``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1``).
 
     python -m benchmarks.speed [--threads 1 2] [--rounds 3] [--learn-steps 300] [--train-steps 30]
-                               [--measures learn train compile limit profile rss] [--out benchmarks/results/speed.md]
+                               [--measures learn train compile limit profile levers rss] [--out benchmarks/results/speed.md]
 """
 
 import argparse
@@ -253,24 +260,40 @@ def recorded_products(model: BaseAlgorithm) -> list[tuple[str, tuple[int, ...], 
     return products
 
 
-def best_seconds(function: Callable[[], Any], calls: int = 50) -> float:
-    """:return: the fastest of ``calls`` timed calls of ``function`` (after 5 untimed ones), in seconds"""
+def best_seconds(function: Callable[[], Any], calls: int = 50, before: Callable[[], Any] | None = None) -> float:
+    """
+    :param before: called before each timed call, untimed
+    :return: the fastest of ``calls`` timed calls of ``function`` (after 5 untimed ones), in seconds
+    """
     for _ in range(5):
         function()
     best = math.inf
     for _ in range(calls):
+        if before is not None:
+            before()
         start = time.perf_counter()
         function()
         best = min(best, time.perf_counter() - start)
     return best
 
 
-def product_seconds(products: list[tuple[str, tuple[int, ...], tuple[int, ...], th.dtype]], dtype: th.dtype) -> float:
-    """:return: the summed best time of each product of ``products`` alone, computed in ``dtype`` (contiguous factors)"""
+COLD_PASS_MB = 32  # a pass over this much memory before each timed product leaves its factors out of the caches
+
+
+def product_seconds(
+    products: list[tuple[str, tuple[int, ...], tuple[int, ...], th.dtype]], dtype: th.dtype, cold: bool = False
+) -> float:
+    """
+    :param cold: time each call after a pass over ``COLD_PASS_MB`` of other memory (as in a step, where the kernels
+        between two products stream their own tensors), instead of with its factors in the caches
+    :return: the summed best time of each product of ``products`` alone, computed in ``dtype`` (contiguous factors)
+    """
+    other_memory = th.zeros(COLD_PASS_MB * 2**20 // 4) if cold else None
     total = 0.0
     for _, left_shape, right_shape, _ in products:
         left, right = th.randn(left_shape, dtype=dtype), th.randn(right_shape, dtype=dtype)
-        total += best_seconds(lambda left=left, right=right: th.matmul(left, right))
+        before = None if other_memory is None else lambda: other_memory.add_(1.0)
+        total += best_seconds(lambda left=left, right=right: th.matmul(left, right), before=before)
     return total
 
 
@@ -294,6 +317,7 @@ def limit_worker(steps: int) -> None:
             name = f"{algorithm} {label}"
             products = recorded_products(ready_to_train(factory, shape_name, steps))
             limit_ms = {dtype_name(dtype): 1e3 * product_seconds(products, dtype) for dtype in (th.float32, th.bfloat16)}
+            limit_ms["bfloat16 cold"] = 1e3 * product_seconds(products, th.bfloat16, cold=True)
             dtypes = sorted({dtype_name(product[3]) for product in products})
             # the compiled step (same maths, so the same products) at the default precision
             variants = {name: factory} | ({f"{name} compiled": with_kwargs(factory, compile_update=True)}
@@ -309,15 +333,18 @@ def limit_worker(steps: int) -> None:
 
 def limit_table(result: dict[str, Any]) -> str:
     lines = ["| case | algorithm | products per step (dtype) | GFLOP per step | step ms | products alone, float32 ms "
-             "(GFLOP/s) | products alone, bfloat16 ms (GFLOP/s) | achieved share of its precision's limit |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+             f"(GFLOP/s) | products alone, bfloat16 ms (GFLOP/s) | the same after a {COLD_PASS_MB} MB pass each | "
+             "achieved share of its precision's limit |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for row in result["rows"]:
         limits = row["limit_ms"]
         own = limits["bfloat16"] if "bfloat16" in row["dtypes"] else limits["float32"]
-        cells = [f"{limits[key]:.2f} ({1e3 * row['gflop'] / limits[key]:.0f})" for key in ("float32", "bfloat16")]
-        lines.append(f"| {row['case']} | {row['algorithm']} | {row['products']} ({', '.join(row['dtypes'])}) | "
-                     f"{row['gflop']:.2f} | {row['step_ms']:.1f} | {cells[0]} | {cells[1]} | "
-                     f"{own / row['step_ms']:.0%} |")  # fmt: skip
+        keys = ("float32", "bfloat16", "bfloat16 cold")
+        cells = [f"{limits[key]:.2f} ({1e3 * row['gflop'] / limits[key]:.0f})" for key in keys]
+        lines.append(
+            f"| {row['case']} | {row['algorithm']} | {row['products']} ({', '.join(row['dtypes'])}) | "
+            f"{row['gflop']:.2f} | {row['step_ms']:.1f} | {' | '.join(cells)} | {own / row['step_ms']:.0%} |"
+        )
     return "\n".join(lines)
 
 
@@ -343,19 +370,107 @@ def profile_worker(steps: int) -> None:
     from torch.profiler import ProfilerActivity, profile
 
     th.set_num_threads(1)
+    import torch._inductor.config
+
+    torch._inductor.config.cpp.enable_kernel_profile = True  # the compiled graph's kernels appear as operators
     algos = {name: factory for name, factory in algorithms().items() if name.startswith("DSACE") or name == "SAC"}
     models = {name: ready_to_learn(factory, "Hopper-v4", steps) for name, factory in algos.items()}
     split = {name: train_share(model, steps) for name, model in models.items()}
     acting = {name: acting_microseconds(model) for name, model in models.items()}
-    operators = {}
+    operators, groups = {}, {}
     for name in (name for name in algos if name != "SAC"):
-        model = ready_to_train(algos[name], "Hopper", 20)
+        model = ready_to_train(algos[name], "Hopper", PROFILED_STEPS)
         with profile(activities=[ProfilerActivity.CPU]) as profiler:
-            model.train(gradient_steps=20, batch_size=BATCH_SIZE)
+            model.train(gradient_steps=PROFILED_STEPS, batch_size=BATCH_SIZE)
         events = sorted(profiler.key_averages(), key=lambda event: event.self_cpu_time_total, reverse=True)
         total = sum(event.self_cpu_time_total for event in events)
         operators[name] = [[event.key, event.self_cpu_time_total / total, event.count] for event in events[:12]]
-    print(json.dumps(dict(measure="profile", split=split, acting=acting, operators=operators)), flush=True)
+        groups[name] = {group: 0.0 for group in [*OPERATOR_GROUPS, "rest"]}
+        for event in events:
+            groups[name][operator_group(event.key)] += event.self_cpu_time_total / 1e3 / PROFILED_STEPS
+    row = dict(measure="profile", split=split, acting=acting, operators=operators, groups=groups)
+    print(json.dumps(row), flush=True)
+
+
+PROFILED_STEPS = 20
+# the profile's operators by what they do: a name in the tuple, or (lower case) containing one of its words
+OPERATOR_GROUPS = {
+    "matrix products": tuple(f"aten::{name}" for name in MATRIX_PRODUCTS),
+    "kernels with a GELU": ("gelu",),
+    "optimizers and target updates": ("adam", "lerp"),
+}
+
+
+def operator_group(key: str) -> str:
+    """:return: the group of :data:`OPERATOR_GROUPS` of the profiler's operator ``key``, or ``"rest"``"""
+    for group, names in OPERATOR_GROUPS.items():
+        if key in names or any(name in key.lower() for name in names if "::" not in name):
+            return group
+    return "rest"
+
+
+LEVER_STEPS = 10  # gradient steps per timed burst of the levers measure
+
+
+def with_compiled_optimizers(model: BaseAlgorithm) -> BaseAlgorithm:
+    """:return: ``model`` with each of its optimizers' ``step`` through ``torch.compile`` (compiled here)"""
+    for optimizer in (model.critic.optimizer, model.actor.optimizer, model.ent_coef_optimizer):
+        if optimizer is not None:
+            optimizer.step = th.compile(optimizer.step)  # type: ignore[method-assign]
+    model.train(gradient_steps=LEVER_STEPS, batch_size=BATCH_SIZE)
+    return model
+
+
+def aten_gelu_in_inductor() -> None:
+    """Make inductor call ATen's GELU kernels (forward and backward) in every graph it compiles from now on."""
+    import torch._functorch.config
+    from torch._inductor import config, decomposition, lowering
+
+    for op in (th.ops.aten.gelu, th.ops.aten.gelu_backward):
+        for overload in [key for key in decomposition.decompositions if getattr(key, "overloadpacket", None) is op]:
+            del decomposition.decompositions[overload]
+        lowering.make_fallback(op, warn=False, override_decomp=True)
+    decomposition.fast_random_decomps.cache_clear()  # the table that inductor reads, cached at its first compilation
+    # the on-disk caches would return the graphs compiled with inductor's GELU kernels
+    config.fx_graph_cache = False
+    torch._functorch.config.enable_autograd_cache = False
+
+
+def levers_worker(rounds: int) -> None:
+    """Print (JSON) the speed of the compiled DSAC-E step with each lever, against the step without it."""
+    th.set_num_threads(1)
+    compiled = with_kwargs(algorithms()["DSACE"], compile_update=True)
+    models = {"compiled step": ready_to_train(compiled, "Hopper", LEVER_STEPS)}
+    models["+ optimizers compiled"] = with_compiled_optimizers(ready_to_train(compiled, "Hopper", LEVER_STEPS))
+    aten_gelu_in_inductor()  # process-wide: the models above keep the graphs they compiled before it
+    models["+ ATen's GELU kernels"] = ready_to_train(compiled, "Hopper", LEVER_STEPS)
+    seconds: dict[str, list[float]] = {name: [] for name in models}
+    for round_index in range(rounds):
+        for name in list(models) if round_index % 2 == 0 else list(reversed(models)):
+            seconds[name].append(LEVER_STEPS / train_rate(models[name], LEVER_STEPS))
+    reference = np.array(seconds["compiled step"])
+    results = {}
+    for name, times in seconds.items():
+        ratios = reference / np.array(times)
+        low, high = bootstrap_median_interval(ratios)
+        ms = 1e3 * float(np.median(times)) / LEVER_STEPS
+        results[name] = dict(ms=ms, ratio=float(np.median(ratios)), low=low, high=high)
+    print(json.dumps(dict(measure="levers", rounds=rounds, results=results)), flush=True)
+
+
+def bootstrap_median_interval(values: np.ndarray, resamples: int = 2000) -> tuple[float, float]:
+    """:return: the 95% percentile-bootstrap interval of the median of ``values``"""
+    rng = np.random.default_rng(0)
+    medians = np.median(rng.choice(values, (resamples, len(values))), axis=1)
+    return float(np.percentile(medians, 2.5)), float(np.percentile(medians, 97.5))
+
+
+def levers_table(result: dict[str, Any]) -> str:
+    lines = [f"| step | ms per gradient step | speed against the compiled step (95% interval, {result['rounds']} rounds) |",
+             "| --- | --- | --- |"]  # fmt: skip
+    for name, row in result["results"].items():
+        lines.append(f"| {name} | {row['ms']:.2f} | {row['ratio']:.3f} [{row['low']:.3f}, {row['high']:.3f}] |")
+    return "\n".join(lines)
 
 
 def acting_microseconds(model: BaseAlgorithm, calls: int = 2000) -> float:
@@ -375,6 +490,11 @@ def profile_tables(result: dict[str, Any]) -> str:
               "| " + " | ".join("--- | --- | ---" for _ in names) + " |"]  # fmt: skip
     for rows in zip(*result["operators"].values(), strict=True):
         lines.append("| " + " | ".join(f"`{key}` | {share:.1%} | {count}" for key, share, count in rows) + " |")
+    groups = [*OPERATOR_GROUPS, "rest"]
+    lines += ["", "| ms per gradient step (profiled) | " + " | ".join(groups) + " |",
+              "| --- | " + " | ".join("---" for _ in groups) + " |"]  # fmt: skip
+    for name, times in result["groups"].items():
+        lines.append(f"| {name} | " + " | ".join(f"{times[group]:.2f}" for group in groups) + " |")
     return "\n".join(lines)
 
 
@@ -405,12 +525,17 @@ def child_env(threads: int) -> dict[str, str]:
     return env
 
 
+def speed_subprocess(threads: int, *options: str) -> list[dict[str, Any]]:
+    """:return: the JSON rows printed by ``python -m benchmarks.speed *options`` run with ``threads`` threads"""
+    command = [sys.executable, "-m", "benchmarks.speed", *options]
+    output = subprocess.run(command, env=child_env(threads), check=True, capture_output=True, text=True).stdout
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
 def run_worker(threads: int, args: argparse.Namespace) -> list[dict[str, Any]]:
     options = ["--measures", *args.measures, "--rounds", str(args.rounds), "--learn-steps", str(args.learn_steps),
                "--train-steps", str(args.train_steps), *(["--algos", *args.algos] if args.algos else [])]  # fmt: skip
-    command = [sys.executable, "-m", "benchmarks.speed", "--worker-threads", str(threads), *options]
-    output = subprocess.run(command, env=child_env(threads), check=True, capture_output=True, text=True).stdout
-    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    return speed_subprocess(threads, "--worker-threads", str(threads), *options)
 
 
 def rate_table(rows: list[dict[str, Any]], unit: str) -> str:
@@ -440,7 +565,7 @@ def versions() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    measures = ["learn", "train", "compile", "limit", "profile", "rss"]
+    measures = ["learn", "train", "compile", "limit", "profile", "levers", "rss"]
     parser.add_argument("--measures", nargs="+", default=measures, choices=measures)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--algos", nargs="+", help="the algorithms of learn, train and rss (default: all; SAC always)")
@@ -450,12 +575,16 @@ def main() -> None:
     parser.add_argument("--worker-threads", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--rss-worker", help=argparse.SUPPRESS)
     parser.add_argument("--limit-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--levers-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_worker:
         rss_worker(args.rss_worker)
         return
     if args.limit_worker:
         limit_worker(args.train_steps)
+        return
+    if args.levers_worker:
+        levers_worker(args.rounds)
         return
     if args.worker_threads == 0:
         profile_worker(args.learn_steps)
@@ -492,13 +621,17 @@ def main() -> None:
                 )
             print(sections[-1], flush=True)
     if "limit" in args.measures:
-        command = [sys.executable, "-m", "benchmarks.speed", "--limit-worker", "--train-steps", str(args.train_steps)]
-        output = subprocess.run(command, env=child_env(1), check=True, capture_output=True, text=True).stdout
-        rows += [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+        rows += speed_subprocess(1, "--limit-worker", "--train-steps", str(args.train_steps))
+    if "levers" in args.measures:
+        rows += speed_subprocess(1, "--levers-worker", "--rounds", str(args.rounds))
     for row in rows:
         if row["measure"] == "limit":
             title = "**limit, one thread: the step's matrix products alone, against the whole step (train())**"
             sections.append(title + "\n\n" + limit_table(row))
+            print(sections[-1], flush=True)
+        if row["measure"] == "levers":
+            title = "**levers, one thread: train() on Hopper shapes, the compiled DSAC-E step with one lever more**"
+            sections.append(title + "\n\n" + levers_table(row))
             print(sections[-1], flush=True)
         if row["measure"] == "profile":
             title = f"**profile, one thread: learn() on Hopper-v4 ({args.learn_steps} steps), train() on Hopper shapes**"

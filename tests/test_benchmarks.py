@@ -5,6 +5,8 @@ tiny real runs of the runner in both sampling regimes.
 
 import itertools
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -287,6 +289,57 @@ def test_the_limit_measure_records_every_product_of_a_step_with_its_shape_and_dt
     assert {dtype for *_, dtype in products["float32"]} == {th.float32}
     assert len(products["float32"]) == len(products["bfloat16"])
     assert speed.product_flops([("mm", (256, 3), (3, 8), th.float32)]) == 2 * 256 * 3 * 8
+
+
+def test_the_profile_groups_operators_by_what_they_do():
+    from benchmarks.speed import operator_group
+
+    assert operator_group("aten::bmm") == operator_group("aten::addmm") == "matrix products"
+    assert operator_group("aten::bmm_out") == "rest"  # products by exact name only
+    assert operator_group("aten::gelu_backward") == "kernels with a GELU"
+    assert operator_group("graph_1_cpp_fused__to_copy_gelu_15") == "kernels with a GELU"
+    assert operator_group("aten::_fused_adam_") == operator_group("aten::lerp_") == "optimizers and target updates"
+    assert operator_group("graph_4_cpp_fused__to_copy_relu_11") == operator_group("aten::copy_") == "rest"
+
+
+def test_the_levers_interval_holds_the_median_and_narrows_with_agreeing_rounds():
+    from benchmarks.speed import bootstrap_median_interval
+
+    noisy = np.random.default_rng(1).normal(1.0, 0.1, 40)
+    low, high = bootstrap_median_interval(noisy)
+    assert low < np.median(noisy) < high
+    assert bootstrap_median_interval(np.full(40, 0.97)) == (0.97, 0.97)
+    tighter_low, tighter_high = bootstrap_median_interval(1.0 + (noisy - 1.0) / 10)
+    assert tighter_high - tighter_low < (high - low) / 5
+
+
+def test_aten_gelu_in_inductor_makes_a_compiled_graph_call_atens_gelu_kernels():
+    """Run in a subprocess: the patch is process-wide."""
+    script = """
+import torch as th
+from torch.profiler import profile
+from benchmarks.speed import aten_gelu_in_inductor
+from sb3_tecrl.common.compile import compiler_error
+if compiler_error(th.device("cpu")) is not None:
+    print("no compiler")
+    raise SystemExit
+def gelu_operators(function):
+    x = th.randn(8, 8, requires_grad=True)
+    function(x)
+    with profile() as profiler:
+        th.autograd.grad(function(x), x)
+    return sorted({event.key for event in profiler.key_averages() if event.key.startswith("aten::gelu")})
+def loss(x):
+    return th.nn.functional.gelu(2 * x).sum()
+print(gelu_operators(th.compile(loss)))
+aten_gelu_in_inductor()
+th._dynamo.reset()
+print(gelu_operators(th.compile(loss)))
+"""
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.splitlines()
+    if output == ["no compiler"]:
+        pytest.skip("torch.compile cannot compile on this machine")
+    assert output[-2:] == ["[]", "['aten::gelu', 'aten::gelu_backward']"]
 
 
 def test_a_constraint_acts_when_its_late_estimate_meets_the_target_and_alpha_stays_up():
