@@ -21,8 +21,10 @@ Speed of DSAC-E and DSAC-T against SB3's SAC, sb3-contrib's TQC and, when ``sbx-
   target updates, the rest);
 - ``levers`` (one thread): the compiled DSAC-E step (Hopper shapes) against the same step with one lever more, each
   timed in ``--rounds`` paired bursts of ``LEVER_STEPS`` gradient steps (median speed ratio, 95% bootstrap interval):
-  the optimizer steps through ``torch.compile`` too, and inductor calling ATen's GELU kernels (forward and backward)
-  instead of generating its own (a process-wide patch of inductor, so this measure runs in its own subprocess);
+  the optimizer steps through ``torch.compile`` too; inductor's ``max_autotune`` with its C++ GEMM template (products
+  with the elementwise work around them fused in, timed against ATen's); and inductor calling ATen's GELU kernels
+  (forward and backward) instead of generating its own (a process-wide patch of inductor, so this measure runs in its
+  own subprocess);
 - ``rss``: peak resident memory of a process that trains with a full 1M-transition replay buffer on Hopper-v4 (the
   buffer's pages are all touched first), one subprocess per algorithm, against SAC's.
 
@@ -438,10 +440,16 @@ def aten_gelu_in_inductor() -> None:
 
 def levers_worker(rounds: int) -> None:
     """Print (JSON) the speed of the compiled DSAC-E step with each lever, against the step without it."""
+    from torch._inductor import config as inductor_config
+
     th.set_num_threads(1)
     compiled = with_kwargs(algorithms()["DSACE"], compile_update=True)
     models = {"compiled step": ready_to_train(compiled, "Hopper", LEVER_STEPS)}
     models["+ optimizers compiled"] = with_compiled_optimizers(ready_to_train(compiled, "Hopper", LEVER_STEPS))
+    # inductor's own C++ GEMM kernels (AMX micro-kernels where the CPU has them) with the elementwise work around a
+    # product fused into it, chosen against ATen's products by timing them (compiled in the first train() call)
+    with inductor_config.patch(max_autotune=True, max_autotune_gemm_backends="CPP,ATEN"):
+        models["+ max-autotune GEMMs"] = ready_to_train(compiled, "Hopper", LEVER_STEPS)
     aten_gelu_in_inductor()  # process-wide: the models above keep the graphs they compiled before it
     models["+ ATen's GELU kernels"] = ready_to_train(compiled, "Hopper", LEVER_STEPS)
     seconds: dict[str, list[float]] = {name: [] for name in models}
