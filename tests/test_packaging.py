@@ -1,6 +1,7 @@
 """The wheel of a plain ``pip install .`` holds every module, the zoo hook and the hyperparameter files."""
 
 import configparser
+import os
 import re
 import shutil
 import subprocess
@@ -9,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import torch as th
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,10 +64,18 @@ def brought_by_install_line_above(text: str, command: str) -> set[str]:
     "page, command, needs",
     [
         ("README.md", "python -m sb3_tecrl.demo", {"stable-baselines3", "tqdm", "rich"}),
-        ("README.md", "python -m pytest -q", {"pytest", "sb3-contrib", "gymnasium[mujoco]", "tensorboard", "rliable"}),
+        (
+            "README.md",
+            "python -m pytest -q",
+            {"pytest", "pytest-xdist", "sb3-contrib", "gymnasium[mujoco]", "tensorboard", "rliable"},
+        ),
         ("README.md", "python -m rl_zoo3.train --algo dsace --env Pendulum-v1 ", {"rl-zoo3"}),
         ("README.md", "python -m sphinx", {"sphinx", "furo"}),
-        ("docs/guide/install.rst", "python -m pytest -q", {"pytest", "sb3-contrib", "gymnasium[mujoco]", "tensorboard"}),
+        (
+            "docs/guide/install.rst",
+            "python -m pytest -q",
+            {"pytest", "pytest-xdist", "sb3-contrib", "gymnasium[mujoco]", "tensorboard"},
+        ),
         ("docs/guide/install.rst", "python -m sphinx", {"sphinx", "furo"}),
         ("docs/guide/quickstart.rst", "python -m sb3_tecrl.demo", {"stable-baselines3", "tqdm", "rich"}),
         ("docs/guide/quickstart.rst", "python -m rl_zoo3.train", {"rl-zoo3"}),
@@ -86,3 +96,11 @@ def test_drop_in_page_names_the_extra_that_brings_tensorboard():
     text = (ROOT / "docs" / "guide" / "drop_in.rst").read_text()
     extra = re.search(r"``tensorboard_log=`` needs\s+``pip install \"\.\[([a-z]+)\]\"``", text)
     assert extra is not None and "tensorboard" in extras_closure({extra.group(1)})
+
+
+def test_each_pytest_xdist_worker_runs_one_torch_thread():
+    """README's test command runs one process per core (``-n auto``); two threads per process would thrash."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        pytest.skip("not run by a pytest-xdist worker")
+    assert th.get_num_threads() == 1
+    assert os.environ["OMP_NUM_THREADS"] == "1"
