@@ -179,12 +179,20 @@ def learn_rate(model: BaseAlgorithm, steps: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def alternate(models: dict[str, BaseAlgorithm], rate: Callable[[BaseAlgorithm], float], rounds: int) -> dict[str, list]:
-    """:return: per algorithm, [median rate, median ratio to SAC over rounds]"""
+def alternating_rates(
+    models: dict[str, BaseAlgorithm], rate: Callable[[BaseAlgorithm], float], rounds: int
+) -> dict[str, list[float]]:
+    """:return: per model, its rate in each round; the order of the models is reversed every other round"""
     rates: dict[str, list[float]] = {name: [] for name in models}
     for round_index in range(rounds):
         for name in list(models) if round_index % 2 == 0 else list(reversed(models)):
             rates[name].append(rate(models[name]))
+    return rates
+
+
+def alternate(models: dict[str, BaseAlgorithm], rate: Callable[[BaseAlgorithm], float], rounds: int) -> dict[str, list]:
+    """:return: per algorithm, [median rate, median ratio to SAC over rounds]"""
+    rates = alternating_rates(models, rate, rounds)
     sac = np.array(rates["SAC"])
     return {name: [float(np.median(rate)), float(np.median(np.array(rate) / sac))] for name, rate in rates.items()}
 
@@ -452,17 +460,13 @@ def levers_worker(rounds: int) -> None:
         models["+ max-autotune GEMMs"] = ready_to_train(compiled, "Hopper", LEVER_STEPS)
     aten_gelu_in_inductor()  # process-wide: the models above keep the graphs they compiled before it
     models["+ ATen's GELU kernels"] = ready_to_train(compiled, "Hopper", LEVER_STEPS)
-    seconds: dict[str, list[float]] = {name: [] for name in models}
-    for round_index in range(rounds):
-        for name in list(models) if round_index % 2 == 0 else list(reversed(models)):
-            seconds[name].append(LEVER_STEPS / train_rate(models[name], LEVER_STEPS))
-    reference = np.array(seconds["compiled step"])
+    rates = alternating_rates(models, lambda model: train_rate(model, LEVER_STEPS), rounds)
+    reference = np.array(rates["compiled step"])
     results = {}
-    for name, times in seconds.items():
-        ratios = reference / np.array(times)
+    for name, rate in rates.items():
+        ratios = np.array(rate) / reference
         low, high = bootstrap_median_interval(ratios)
-        ms = 1e3 * float(np.median(times)) / LEVER_STEPS
-        results[name] = dict(ms=ms, ratio=float(np.median(ratios)), low=low, high=high)
+        results[name] = dict(ms=1e3 / float(np.median(rate)), ratio=float(np.median(ratios)), low=low, high=high)
     print(json.dumps(dict(measure="levers", rounds=rounds, results=results)), flush=True)
 
 
