@@ -73,10 +73,13 @@ def finished_states(task: str) -> Iterator[tuple[str, int, dict[str, float], lis
                 yield algo_name, seed, constraint_state(train, estimate_key(algo), spec.tasks[task].budget), rows
 
 
-def constraint_rows(task: str) -> list[str]:
+FinishedRuns = dict[str, list[tuple[str, int, dict[str, float], list[dict[str, float]]]]]  # per task: finished_states
+
+
+def constraint_rows(task: str, finished: FinishedRuns) -> list[str]:
     """:return: markdown rows, one per finished run of the task: the constraint's state and the final return"""
     lines = []
-    for algo_name, seed, state, rows in finished_states(task):
+    for algo_name, seed, state, rows in finished[task]:
         column = estimate_key(PANELS[PANEL].algos[algo_name]).removeprefix("train/")
         lines.append(
             f"| {task} | {algo_name} | {seed} | `{column}` | {state['estimate']:,.1f} | {state['target']:,.1f} | "
@@ -86,13 +89,13 @@ def constraint_rows(task: str) -> list[str]:
     return lines
 
 
-def acting_rows() -> list[str]:
+def acting_rows(finished: FinishedRuns) -> list[str]:
     """
     :return: markdown rows, one per variant: on each task, the seeds whose constraint acts among those finished, and
         whether it meets the shipping rule (it acts on every one of ``SHIPPING_SEEDS`` of ``SHIPPING_TASK``)
     """
     spec = PANELS[PANEL]
-    acting = {(task, algo, seed): state["acts"] for task in spec.tasks for algo, seed, state, _ in finished_states(task)}
+    acting = {(task, algo, seed): state["acts"] for task in spec.tasks for algo, seed, state, _ in finished[task]}
     lines = []
     for algo in spec.algos:
         cells = []
@@ -183,11 +186,12 @@ def write_study() -> str:
     header = ("task", "variant", "seed", "estimate", "last-quarter mean", "target", "configured", "gap", "alpha (end)", "acts")
     lines += ["| " + " | ".join((*header, "return")) + " |"]
     lines += ["| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    finished = {task: list(finished_states(task)) for task in spec.tasks}  # each run's CSVs read once
     for task in spec.tasks:
-        lines += constraint_rows(task)
+        lines += constraint_rows(task, finished)
     lines += ["", "## Where each variant acts (seeds acting of those finished)", ""]
     lines += ["| variant | " + " | ".join(spec.tasks) + " | meets the shipping rule (Pendulum-v1, seeds 0 and 1) |"]
-    lines += ["| --- " * (len(spec.tasks) + 2) + "|", *acting_rows()]
+    lines += ["| --- " * (len(spec.tasks) + 2) + "|", *acting_rows(finished)]
     lines += ["", "## Final return (mean of the last 3 evaluations): IQM [95% CI]", "", "| task | variant | seeds | IQM |"]
     lines += ["| --- | --- | --- | --- |"]
     for task in spec.tasks:

@@ -22,7 +22,9 @@ Speed of DSAC-E and DSAC-T against SB3's SAC, sb3-contrib's TQC and, when ``sbx-
 - ``levers`` (one thread): the compiled DSAC-E step (Hopper shapes) against the same step with one lever more, each
   timed in ``--rounds`` paired bursts of ``LEVER_STEPS`` gradient steps (median speed ratio, 95% bootstrap interval):
   the optimizer steps through ``torch.compile`` too; inductor's ``max_autotune`` with its C++ GEMM template (products
-  with the elementwise work around them fused in, timed against ATen's); and inductor calling ATen's GELU kernels
+  with the elementwise work around them fused in, timed against ATen's); GELU's tanh approximation
+  (:class:`TanhApproximateGELU`, a change of the network's function, at most 4.7e-4 from the exact GELU: measured to
+  know what an approximation would buy, not a candidate default); and inductor calling ATen's GELU kernels
   (forward and backward) instead of generating its own (a process-wide patch of inductor, so this measure runs in its
   own subprocess);
 - ``rss``: peak resident memory of a process that trains with a full 1M-transition replay buffer on Hopper-v4 (the
@@ -446,6 +448,13 @@ def aten_gelu_in_inductor() -> None:
     torch._functorch.config.enable_autograd_cache = False
 
 
+class TanhApproximateGELU(th.nn.GELU):
+    """GELU by its tanh approximation, as an ``activation_fn`` class (SB3 calls it without arguments)"""
+
+    def __init__(self) -> None:
+        super().__init__(approximate="tanh")
+
+
 def levers_worker(rounds: int) -> None:
     """Print (JSON) the speed of the compiled DSAC-E step with each lever, against the step without it."""
     from torch._inductor import config as inductor_config
@@ -458,6 +467,8 @@ def levers_worker(rounds: int) -> None:
     # product fused into it, chosen against ATen's products by timing them (compiled in the first train() call)
     with inductor_config.patch(max_autotune=True, max_autotune_gemm_backends="CPP,ATEN"):
         models["+ max-autotune GEMMs"] = ready_to_train(compiled, "Hopper", LEVER_STEPS)
+    tanh_gelu = with_kwargs(compiled, policy_kwargs={"activation_fn": TanhApproximateGELU})
+    models["+ tanh-approximate GELU"] = ready_to_train(tanh_gelu, "Hopper", LEVER_STEPS)
     aten_gelu_in_inductor()  # process-wide: the models above keep the graphs they compiled before it
     models["+ ATen's GELU kernels"] = ready_to_train(compiled, "Hopper", LEVER_STEPS)
     rates = alternating_rates(models, lambda model: train_rate(model, LEVER_STEPS), rounds)

@@ -313,6 +313,15 @@ def test_the_levers_interval_holds_the_median_and_narrows_with_agreeing_rounds()
     assert tighter_high - tighter_low < (high - low) / 5
 
 
+def test_the_tanh_gelu_lever_is_a_gelu_activation_class_off_the_exact_one_by_its_approximation():
+    from benchmarks.speed import TanhApproximateGELU
+
+    x = th.linspace(-6.0, 6.0, 10_001)
+    activation = TanhApproximateGELU()  # SB3 builds activation_fn without arguments
+    deviation = (activation(x) - th.nn.functional.gelu(x)).abs().max()
+    assert isinstance(activation, th.nn.GELU) and 1e-5 < deviation < 5e-4
+
+
 def test_aten_gelu_in_inductor_makes_a_compiled_graph_call_atens_gelu_kernels():
     """Run in a subprocess: the patch is process-wide."""
     script = """
@@ -374,19 +383,18 @@ def test_panels_started_before_the_auto_compile_default_keep_the_eager_step(name
         assert learning.make_model(name, panel.SHORT_TASKS["Pendulum-v1"], "dual", 0).compile_update is False
 
 
-def test_the_shipping_rule_needs_the_constraint_to_act_on_both_pendulum_seeds(monkeypatch):
+def test_the_shipping_rule_needs_the_constraint_to_act_on_both_pendulum_seeds():
     from benchmarks import constraint_study
 
     runs = {
         "Pendulum-v1": [("w/o TEC", 0, 1.0), ("w/o TEC", 1, 1.0), ("DSAC-E", 0, 1.0), ("DSAC-E", 1, 0.0)],
         "Hopper-v4": [("DSAC-E", 0, 1.0)],
     }
-    monkeypatch.setattr(
-        constraint_study,
-        "finished_states",
-        lambda task: iter([(algo, seed, {"acts": acts}, []) for algo, seed, acts in runs.get(task, [])]),
-    )
-    rows = {row.split(" | ")[0].removeprefix("| "): row for row in constraint_study.acting_rows()}
+    finished = {
+        task: [(algo, seed, {"acts": acts}, []) for algo, seed, acts in runs.get(task, [])]
+        for task in panel.PANELS["tec_tune"].tasks
+    }
+    rows = {row.split(" | ")[0].removeprefix("| "): row for row in constraint_study.acting_rows(finished)}
     # the panel's tasks in order: Pendulum-v1, InvertedDoublePendulum-v4, Hopper-v4, Reacher-v4
     assert rows["w/o TEC"] == "| w/o TEC | 2 of 2 | - | - | - | yes |"
     assert rows["DSAC-E"] == "| DSAC-E | 1 of 2 | - | 1 of 1 | - | no |"
