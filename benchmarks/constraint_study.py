@@ -33,6 +33,21 @@ ALPHA_FLOOR = 1e-4
 LAST_QUARTER = 0.75
 SHIPPING_TASK, SHIPPING_SEEDS = "Pendulum-v1", (0, 1)
 TERMINATING = (("S", "Hopper-v4"), ("S", "Walker2d-v4"), ("rho_S", "Walker2d-v4"), ("tec_S", "Walker2d-v4"))
+REFERENCE = "DSAC-E"  # drawn in every row of the figures
+# the figures' rows: the issue's hypotheses, each with the cells of panel tec_tune that test it
+HYPOTHESES = {
+    "an entropy critic that keeps up": ("entropy_tau=1", "entropy_tau=0.05"),
+    "a temperature that follows the constraint": (
+        "dual",
+        "dual+entropy_tau=1",
+        "dual+entropy_tau=0.05",
+        "pid",
+        "pid+entropy_tau=0.05",
+    ),
+    "a per-step target in disguise": ("w/o TEC", "rho=20", "w/o TEC rho=20"),
+    "a constraint about trajectories": ("initial", "dual+initial+entropy_tau=1"),
+    "an adaptive budget": ("anneal", "anneal rho=20", "anneal+dual+entropy_tau=1 rho=20"),
+}
 
 
 def estimate_key(algo: Algo) -> str:
@@ -109,43 +124,52 @@ def acting_rows(finished: FinishedRuns) -> list[str]:
 
 
 def plot_task(task: str, seed: int = 0) -> str:
-    """Draw, per variant (one seed), the estimate against its target, alpha, and ``Q_e`` against the realised entropy."""
+    """
+    Draw, per variant (one seed), the estimate against its target, alpha, and ``Q_e`` against the realised entropy:
+    one row per hypothesis of :data:`HYPOTHESES`, each with the shipped DSAC-E beside its cells.
+    """
     spec = PANELS[PANEL]
-    fig, axes = plt.subplots(1, 3, figsize=(18, 4.2))
-    for axis in axes:  # a colour per variant (the default cycle has 10)
-        axis.set_prop_cycle(color=plt.get_cmap("tab20").colors)
-    for algo_name, algo in spec.algos.items():
-        train = read_rows(result_path(task, algo_name, seed, "_train", PANEL))
-        if not train:
-            continue
-        steps = [row["time/total_timesteps"] for row in train]
-        key = estimate_key(algo)
-        (line,) = axes[0].plot(steps, [row[key] / abs(row["train/entropy_budget"]) for row in train], label=algo_name)
-        axes[1].plot(steps, [row["train/ent_coef"] for row in train], color=line.get_color(), label=algo_name)
-        tracking = read_rows(result_path(task, algo_name, seed, "_entropy", PANEL))
-        if tracking and key != "train/entropy":
-            times = [row["timesteps"] for row in tracking]
-            axes[2].plot(times, [row["q_e"] for row in tracking], "o-", color=line.get_color(), label=f"{algo_name}: Q_e")
-            axes[2].plot(times, [row["realised"] for row in tracking], "s--", color=line.get_color(), alpha=0.5)
-    axes[0].axhline(-1.0, color="black", linestyle=":", label="target")
-    axes[0].set_title("estimate / |target| (the temperature's constraint)")
-    axes[0].set_yscale("symlog", linthresh=1.0)  # a diverging cell (entropy_tau=1 on Hopper-v4) hides the rest otherwise
-    axes[1].set_yscale("log")
-    axes[1].axhline(ALPHA_FLOOR, color="black", linestyle=":")
-    axes[1].set_title("alpha")
-    axes[2].set_title("Q_e (solid) vs realised discounted entropy (dashed)")
-    axes[2].set_yscale("symlog", linthresh=10.0)
-    for axis in axes:
+    fig, rows = plt.subplots(len(HYPOTHESES), 3, figsize=(18, 3.4 * len(HYPOTHESES)), squeeze=False)
+    colours = dict(zip(spec.algos, plt.get_cmap("tab20").colors, strict=False))
+    colours[REFERENCE] = "black"
+    for axes, (hypothesis, cells) in zip(rows, HYPOTHESES.items(), strict=True):
+        for algo_name in (REFERENCE, *cells):
+            plot_variant(axes, task, algo_name, seed, colours[algo_name])
+        axes[0].axhline(-1.0, color="grey", linestyle=":", label="target")
+        axes[0].set_ylabel(hypothesis, fontsize=9)
+        axes[0].set_yscale("symlog", linthresh=1.0)  # a diverging cell (entropy_tau=1 on Hopper-v4) hides the rest otherwise
+        axes[1].set_yscale("log")
+        axes[1].axhline(ALPHA_FLOOR, color="grey", linestyle=":")
+        axes[2].set_yscale("symlog", linthresh=10.0)
+        axes[0].legend(fontsize=7)
+    titles = ("estimate / |target| (the temperature's constraint)", "alpha", "Q_e (solid) vs realised (dashed)")
+    for axis, title in zip(rows[0], titles, strict=True):
+        axis.set_title(title)
+    for axis in rows[-1]:
         axis.set_xlabel("environment steps")
-    axes[0].legend(fontsize=7)
-    axes[2].legend(fontsize=6)
     fig.suptitle(f"Constraint study on {task}, seed {seed}")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0.0, 0.0, 1.0, 0.98))  # room for the title above the first row's
     path = spec.results / f"{task}_constraint.png"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi=70)
     plt.close(fig)
     return path.name
+
+
+def plot_variant(axes: np.ndarray, task: str, algo_name: str, seed: int, colour: tuple[float, ...] | str) -> None:
+    """Draw one variant's run on one row of :func:`plot_task` (nothing where the run has no training log yet)."""
+    train = read_rows(result_path(task, algo_name, seed, "_train", PANEL))
+    if not train:
+        return
+    steps = [row["time/total_timesteps"] for row in train]
+    key = estimate_key(PANELS[PANEL].algos[algo_name])
+    axes[0].plot(steps, [row[key] / abs(row["train/entropy_budget"]) for row in train], color=colour, label=algo_name)
+    axes[1].plot(steps, [row["train/ent_coef"] for row in train], color=colour)
+    tracking = read_rows(result_path(task, algo_name, seed, "_entropy", PANEL))
+    if tracking and key != "train/entropy":
+        times = [row["timesteps"] for row in tracking]
+        axes[2].plot(times, [row["q_e"] for row in tracking], "o-", color=colour)
+        axes[2].plot(times, [row["realised"] for row in tracking], "s--", color=colour, alpha=0.5)
 
 
 def final_episode_length(panel: str, task: str, algo: str, seed: int) -> float:

@@ -383,6 +383,13 @@ def test_panels_started_before_the_auto_compile_default_keep_the_eager_step(name
         assert learning.make_model(name, panel.SHORT_TASKS["Pendulum-v1"], "dual", 0).compile_update is False
 
 
+def test_the_study_figures_draw_every_cell_of_the_panel_in_the_row_of_its_one_hypothesis():
+    from benchmarks import constraint_study
+
+    cells = [cell for row in constraint_study.HYPOTHESES.values() for cell in row]
+    assert sorted(cells) == sorted(set(panel.PANELS["tec_tune"].algos) - {constraint_study.REFERENCE})
+
+
 def test_the_shipping_rule_needs_the_constraint_to_act_on_both_pendulum_seeds():
     from benchmarks import constraint_study
 
