@@ -11,6 +11,10 @@ run back.
   heartbeat is older than ``grace`` seconds is failed by the next worker that looks at the queue and enqueued again
   (``RetryHeartbeatStaleTrialCallback``); the worker that takes it resumes from the run's last checkpoint when it can
   read it (the same machine, or ``benchmarks/runs/`` on a shared file system), else starts it over.
+- A run given back goes before the runs never started: a worker that takes a never-started run while a given-back one
+  waits trains the given-back one in its place (it claims that entry, enqueues its own run again at the end and closes
+  the claimed entry as pruned), so that a worker restarted beside a dead one's checkpoint resumes it first. A run that
+  no entry holds (a worker killed between two of those steps) is enqueued again by the next ``run`` command.
 - A worker leaves when nothing waits and nothing runs, so the last one alive also takes back the run of a worker that
   died after it looked. A run that raises (a bug) fails its trial and stops its worker: it is not retried.
 - Pausing a worker (SIGSTOP) for longer than ``grace`` gives its run to another worker: keep pauses shorter.
@@ -25,7 +29,7 @@ from typing import Any
 
 import optuna
 import sqlalchemy
-from optuna.trial import Trial, TrialState
+from optuna.trial import FrozenTrial, Trial, TrialState
 
 from benchmarks import panel
 
@@ -99,8 +103,13 @@ def enqueue(study: optuna.Study, jobs: list[Job]) -> int:
     held = {run_of(trial) for trial in study.get_trials(deepcopy=False, states=held_states())}
     new = [job for job in jobs if job not in held]
     for job in new:
-        study.enqueue_trial({}, user_attrs=dict(run=dict(zip(("panel", "task", "algo", "seed"), job, strict=True))))
+        study.enqueue_trial({}, user_attrs=run_attrs(job))
     return len(new)
+
+
+def run_attrs(job: Job) -> dict[str, Any]:
+    """:return: the user attributes of the queue entry that stands for ``job`` (read back by :func:`run_of`)"""
+    return dict(run=dict(zip(("panel", "task", "algo", "seed"), job, strict=True)))
 
 
 def held_states() -> tuple[TrialState, ...]:
@@ -115,6 +124,34 @@ def taken_elsewhere(study: optuna.Study, number: int, job: Job) -> bool:
     twins = [trial for trial in study.get_trials(deepcopy=False) if run_of(trial) == job and trial.number != number]
     finished = any(trial.state == TrialState.COMPLETE for trial in twins)
     return finished or any(trial.state == TrialState.RUNNING and trial.number < number for trial in twins)
+
+
+def take_a_given_back_run_instead(study: optuna.Study, trial: Trial, job: Job) -> Job:
+    """
+    :return: the run that ``trial`` (just taken, standing for ``job``) trains: the earliest given-back run that waits,
+        if ``job`` was never started and this worker can claim that run's entry, else ``job``. The steps keep every run
+        in the queue whenever this worker dies: claim the entry and beat its heart (a dead worker's claim is given back
+        like a run), enqueue ``job`` again, make ``trial`` stand for the given-back run, close the claimed entry.
+    """
+    storage = study._storage  # Optuna offers no public handle on a study's storage
+    if was_given_back(storage.get_trial(trial._trial_id)):
+        return job
+    for entry in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        given_back = run_of(entry)
+        if not was_given_back(entry) or given_back in (None, job):
+            continue
+        if storage.set_trial_state_values(entry._trial_id, state=TrialState.RUNNING):  # False: another worker took it
+            storage.record_heartbeat(entry._trial_id)
+            study.enqueue_trial({}, user_attrs=run_attrs(job))
+            trial.set_user_attr("run", run_attrs(given_back)["run"])
+            study.tell(entry.number, state=TrialState.PRUNED)
+            return given_back
+    return job
+
+
+def was_given_back(entry: FrozenTrial) -> bool:
+    """:return: whether a queue entry is a run given back (what ``RetryFailedTrialCallback.retried_trial_number`` reads)"""
+    return "failed_trial" in entry.system_attrs
 
 
 def give_back_stale_runs(study: optuna.Study) -> None:
@@ -141,6 +178,7 @@ def work(study: optuna.Study, train: Callable[[Job], float], poll_seconds: float
             raise optuna.TrialPruned("no run was waiting")
         if taken_elsewhere(study, trial.number, job):  # two machines enqueued it at the same moment
             raise optuna.TrialPruned("another entry of the queue holds this run")
+        job = take_a_given_back_run_instead(study, trial, job)
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         seconds = train(job)
         finished.append(job)

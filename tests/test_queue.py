@@ -64,6 +64,21 @@ def test_a_run_that_raises_fails_its_entry_and_stops_the_worker(storage):
     assert len(states[TrialState.FAIL]) == 1 and len(states[TrialState.WAITING]) == 1  # not retried, not lost
 
 
+def test_a_run_given_back_is_trained_before_the_runs_never_started_and_every_run_once(storage):
+    study = work_queue.open_queue("P300", storage, heartbeat=1, grace=2)
+    queue = learning.jobs("P300", ["Ant-v4"], ["DSAC-E", "DSAC-T", "SAC"], [0])
+    work_queue.enqueue(study, queue)
+    dead_workers_entry = study.ask()  # a worker takes the first run, beats its heart once, and dies
+    study._storage.record_heartbeat(dead_workers_entry._trial_id)
+    time.sleep(3)  # past the grace period
+    trained = []
+    assert work_queue.work(study, lambda job: trained.append(job) or 1.0) == trained
+    assert trained[0] == queue[0] and sorted(trained) == sorted(queue)  # resumed first, none twice, none lost
+    states = runs_by_state(study)
+    assert sorted(states[TrialState.COMPLETE]) == sorted(queue) and states[TrialState.WAITING] == []
+    assert states[TrialState.FAIL] == [queue[0]] and states[TrialState.PRUNED] == [queue[0]]  # the claimed entry
+
+
 def test_heartbeat_must_be_shorter_than_the_grace_period(storage):
     with pytest.raises(ValueError, match="heartbeat period"):
         work_queue.open_queue("P300", storage, heartbeat=60, grace=60)
