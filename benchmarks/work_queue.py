@@ -140,13 +140,21 @@ def take_a_given_back_run_instead(study: optuna.Study, trial: Trial, job: Job) -
         given_back = run_of(entry)
         if not was_given_back(entry) or given_back in (None, job):
             continue
-        if storage.set_trial_state_values(entry._trial_id, state=TrialState.RUNNING):  # False: another worker took it
+        if claim(storage, entry):
             storage.record_heartbeat(entry._trial_id)
             study.enqueue_trial({}, user_attrs=run_attrs(job))
             trial.set_user_attr("run", run_attrs(given_back)["run"])
             study.tell(entry.number, state=TrialState.PRUNED)
             return given_back
     return job
+
+
+def claim(storage: optuna.storages.BaseStorage, entry: FrozenTrial) -> bool:
+    """:return: whether this worker took the waiting ``entry`` (atomically); not when another worker took or closed it"""
+    try:
+        return storage.set_trial_state_values(entry._trial_id, state=TrialState.RUNNING)  # False: taken by another
+    except optuna.exceptions.UpdateFinishedTrialError:  # taken and closed by another since we read it
+        return False
 
 
 def was_given_back(entry: FrozenTrial) -> bool:

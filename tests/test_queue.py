@@ -79,6 +79,18 @@ def test_a_run_given_back_is_trained_before_the_runs_never_started_and_every_run
     assert states[TrialState.FAIL] == [queue[0]] and states[TrialState.PRUNED] == [queue[0]]  # the claimed entry
 
 
+def test_a_worker_claims_only_an_entry_that_still_waits(storage):
+    study = work_queue.open_queue("P300", storage)
+    work_queue.enqueue(study, learning.jobs("P300", ["Ant-v4"], ["SAC"], [0, 1, 2]))
+    first, second, third = study.get_trials(deepcopy=True)
+    assert work_queue.claim(study._storage, first)
+    assert not work_queue.claim(study._storage, first)  # running: another worker's
+    study.ask()  # another worker takes the second entry
+    study.tell(second.number, state=TrialState.PRUNED)  # and closes it
+    assert not work_queue.claim(study._storage, second)
+    assert work_queue.claim(study._storage, third)
+
+
 def test_heartbeat_must_be_shorter_than_the_grace_period(storage):
     with pytest.raises(ValueError, match="heartbeat period"):
         work_queue.open_queue("P300", storage, heartbeat=60, grace=60)
