@@ -77,7 +77,10 @@ def constraint_state(train: list[dict[str, float]], key: str, budget_steps: int)
     return dict(estimate=estimate, target=target, configured=configured, gap=gap, alpha=alpha, acts=acts)
 
 
-def finished_states(task: str) -> Iterator[tuple[str, int, dict[str, float], list[dict[str, float]]]]:
+FinishedRun = tuple[str, int, dict[str, float], list[dict[str, float]]]  # variant, seed, constraint state, evaluations
+
+
+def finished_states(task: str) -> Iterator[FinishedRun]:
     """:return: per finished run of the task: the variant, the seed, its constraint's state and its evaluation rows"""
     spec = PANELS[PANEL]
     for algo_name, algo in spec.algos.items():
@@ -88,7 +91,7 @@ def finished_states(task: str) -> Iterator[tuple[str, int, dict[str, float], lis
                 yield algo_name, seed, constraint_state(train, estimate_key(algo), spec.tasks[task].budget), rows
 
 
-FinishedRuns = dict[str, list[tuple[str, int, dict[str, float], list[dict[str, float]]]]]  # per task: finished_states
+FinishedRuns = dict[str, list[FinishedRun]]  # per task: its finished_states
 
 
 def constraint_rows(task: str, finished: FinishedRuns) -> list[str]:
