@@ -135,9 +135,10 @@ def plot_task(task: str, seed: int = 0) -> str:
     fig, rows = plt.subplots(len(HYPOTHESES), 3, figsize=(18, 3.4 * len(HYPOTHESES)), squeeze=False)
     colours = dict(zip(spec.algos, plt.get_cmap("tab20").colors, strict=False))
     colours[REFERENCE] = "black"
+    logs = {name: run_logs(task, name, seed) for name in spec.algos}  # each read once: the reference is in every row
     for axes, (hypothesis, cells) in zip(rows, HYPOTHESES.items(), strict=True):
         for algo_name in (REFERENCE, *cells):
-            plot_variant(axes, task, algo_name, seed, colours[algo_name])
+            plot_variant(axes, algo_name, *logs[algo_name], colours[algo_name])
         axes[0].axhline(-1.0, color="grey", linestyle=":", label="target")
         axes[0].set_ylabel(hypothesis, fontsize=9)
         axes[0].set_yscale("symlog", linthresh=1.0)  # a diverging cell (entropy_tau=1 on Hopper-v4) hides the rest otherwise
@@ -159,16 +160,26 @@ def plot_task(task: str, seed: int = 0) -> str:
     return path.name
 
 
-def plot_variant(axes: np.ndarray, task: str, algo_name: str, seed: int, colour: tuple[float, ...] | str) -> None:
-    """Draw one variant's run on one row of :func:`plot_task` (nothing where the run has no training log yet)."""
+def run_logs(task: str, algo_name: str, seed: int) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+    """:return: a run's training log and its ``Q_e``-against-realised tracking (empty where not written yet)"""
     train = read_rows(result_path(task, algo_name, seed, "_train", PANEL))
+    return train, read_rows(result_path(task, algo_name, seed, "_entropy", PANEL))
+
+
+def plot_variant(
+    axes: np.ndarray,
+    algo_name: str,
+    train: list[dict[str, float]],
+    tracking: list[dict[str, float]],
+    colour: tuple[float, ...] | str,
+) -> None:
+    """Draw one variant's run (its :func:`run_logs`) on one row of :func:`plot_task`; nothing without a training log."""
     if not train:
         return
     steps = [row["time/total_timesteps"] for row in train]
     key = estimate_key(PANELS[PANEL].algos[algo_name])
     axes[0].plot(steps, [row[key] / abs(row["train/entropy_budget"]) for row in train], color=colour, label=algo_name)
     axes[1].plot(steps, [row["train/ent_coef"] for row in train], color=colour)
-    tracking = read_rows(result_path(task, algo_name, seed, "_entropy", PANEL))
     if tracking and key != "train/entropy":
         times = [row["timesteps"] for row in tracking]
         axes[2].plot(times, [row["q_e"] for row in tracking], "o-", color=colour)
