@@ -50,6 +50,8 @@ def test_non_box_action_spaces_are_rejected(algo, action_space):
     env = IdentityEnv(space=action_space)
     with pytest.raises(ValueError, match="continuous \\(Box\\) action space"):
         algo("MlpPolicy", env)
+    with pytest.raises(AssertionError):  # what SB3's SAC raises, so that code written for SAC catches it
+        algo("MlpPolicy", env)
 
 
 def test_unbounded_action_space_is_rejected():
@@ -94,14 +96,14 @@ BAD_PARAMETERS = [
     ("learning_starts", -1, ">= 0"),
     ("batch_size", 0, ">= 1"),
     ("batch_size", True, "an integer"),
-    ("tau", 2.0, "(0, 1]"),
-    ("tau", 0.0, "(0, 1]"),
+    ("tau", 2.0, "[0, 1]"),
+    ("tau", -0.1, "[0, 1]"),
     ("gamma", 1.5, "[0, 1]"),
     ("gamma", float("nan"), "[0, 1]"),
     ("train_freq", 0, ">= 1"),
     ("train_freq", (2, "epoch"), "'step'"),
     ("train_freq", (0, "episode"), ">= 1"),
-    ("gradient_steps", 0, ">= 1 or -1"),
+    ("gradient_steps", -2, ">= 0 or -1"),
     ("n_steps", 0, ">= 1"),
     ("ent_coef", "auto_abc", "> 0"),
     ("ent_coef", "auto_-1", "> 0"),

@@ -141,6 +141,34 @@ def test_train_freq_and_gradient_steps(algo, setting, train_freq, gradient_steps
     assert model._n_updates > 0
 
 
+def parameters_of(module: th.nn.Module) -> list[th.Tensor]:
+    return [parameter.detach().clone() for parameter in module.parameters()]
+
+
+def all_equal(tensors: list[th.Tensor], others: list[th.Tensor]) -> bool:
+    return all(th.equal(tensor, other) for tensor, other in zip(tensors, others, strict=True))
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_gradient_steps_zero_collects_without_training(algo):
+    model = quick(algo, "Pendulum-v1", learning_starts=0, gradient_steps=0)
+    before = parameters_of(model.policy)
+    model.learn(60)
+    assert model.replay_buffer.size() == 60 and model._n_updates == 0
+    assert all_equal(parameters_of(model.policy), before)
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_tau_zero_freezes_every_target_network_while_the_online_ones_learn(algo):
+    model = quick(algo, "Pendulum-v1", tau=0.0, learning_starts=10)
+    targets = (model.critic_target, model.actor_target)
+    before = [parameters_of(target) for target in targets]
+    online_before = parameters_of(model.critic)
+    model.learn(60)
+    assert model._n_updates > 0 and not all_equal(parameters_of(model.critic), online_before)
+    assert all(all_equal(parameters_of(target), frozen) for target, frozen in zip(targets, before, strict=True))
+
+
 @pytest.mark.parametrize("algo", ALGOS)
 def test_learning_starts_and_n_steps(algo, setting):
     model = quick(algo, "Pendulum-v1", n_steps=3, learning_starts=50, setting=setting)

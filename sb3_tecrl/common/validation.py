@@ -10,6 +10,13 @@ from collections.abc import Iterable
 from typing import Any
 
 
+class UnsupportedSpaceError(ValueError, AssertionError):
+    """
+    A space the algorithm cannot handle. A ``ValueError`` that says what to do instead, and also an ``AssertionError``,
+    the class SB3's algorithms raise for an unsupported action space, so that code written for SAC catches it unchanged.
+    """
+
+
 def _is_integer(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 

@@ -53,7 +53,7 @@ from sb3_tecrl.common.losses import (
 from sb3_tecrl.common.random_state import capture_random_states, restore_random_states
 from sb3_tecrl.common.temperature import PIDTemperature
 from sb3_tecrl.common.torch_layers import bfloat16_matmul_supported
-from sb3_tecrl.common.validation import as_number, check_choice, check_integer, check_rate, check_real
+from sb3_tecrl.common.validation import UnsupportedSpaceError, as_number, check_choice, check_integer, check_rate, check_real
 from sb3_tecrl.common.warning_types import NoGradientStepWarning
 from sb3_tecrl.dsace.policies import (
     Actor,
@@ -118,11 +118,12 @@ class DSACE(OffPolicyAlgorithm):
     :param learning_starts: how many steps of the model to collect transitions for before learning starts (SAC's 100;
         the official DSAC-T script and the shipped zoo files: 10,000)
     :param batch_size: Minibatch size for each gradient update
-    :param tau: the soft update coefficient of all target networks ("Polyak update", between 0 and 1)
+    :param tau: the soft update coefficient of all target networks ("Polyak update", between 0 and 1; 0 freezes them)
     :param gamma: the discount factor
     :param train_freq: Update the model every ``train_freq`` steps. Alternatively pass a tuple of frequency and unit
         like ``(5, "step")`` or ``(2, "episode")``.
-    :param gradient_steps: How many gradient steps to do after each rollout (-1: as many as environment steps)
+    :param gradient_steps: How many gradient steps to do after each rollout (-1: as many as environment steps; 0: collect
+        only)
     :param action_noise: the action noise type (None by default)
     :param replay_buffer_class: Replay buffer class to use (for instance ``HerReplayBuffer``).
         If ``None``, it will be automatically selected.
@@ -1018,7 +1019,7 @@ def _check_hyperparameters(
     check_integer("buffer_size", buffer_size, 1)
     check_integer("learning_starts", learning_starts, 0)
     check_integer("batch_size", batch_size, 1)
-    check_real("tau", tau, 0.0, 1.0, low_open=True)
+    check_real("tau", tau, 0.0, 1.0)  # 0 freezes the targets, as in SB3
     if tau_b is not None:
         check_real("tau_b", tau_b, 0.0, 1.0, low_open=True)
     if entropy_tau is not None:
@@ -1037,7 +1038,7 @@ def _check_hyperparameters(
         )
     check_real("gamma", gamma, 0.0, 1.0)
     _check_train_freq(train_freq)
-    check_integer("gradient_steps", gradient_steps, 1, also=(-1,))
+    check_integer("gradient_steps", gradient_steps, 0, also=(-1,))  # 0 collects without training, as in SB3
     check_integer("n_steps", n_steps, 1)
     check_integer("policy_delay", policy_delay, 1)
     check_integer("target_update_interval", target_update_interval, 1)
@@ -1143,9 +1144,15 @@ def _check_device(device: th.device | str) -> None:
 
 
 def _check_action_space(action_space: spaces.Space) -> None:
-    """DSAC-E's squashed Gaussian policy needs a bounded continuous Box action space."""
+    """
+    DSAC-E's squashed Gaussian policy needs a bounded continuous Box action space.
+
+    :raises UnsupportedSpaceError: for an action space that is not a ``Box`` (a ``ValueError`` and, as SB3's own check
+        of ``supported_action_spaces``, an ``AssertionError``)
+    :raises ValueError: for a ``Box`` with an infinite bound
+    """
     if not isinstance(action_space, spaces.Box):
-        raise ValueError(
+        raise UnsupportedSpaceError(
             f"DSAC-E/DSAC-T need a continuous (Box) action space, got {action_space}. For Discrete, MultiDiscrete or "
             "MultiBinary actions use an algorithm for discrete actions (e.g. DQN, PPO) or wrap the env with a "
             "continuous action space."
