@@ -25,7 +25,7 @@ def parameters(module: th.nn.Module) -> list[th.Tensor]:
     return [parameter.detach().clone() for parameter in module.parameters()]
 
 
-@pytest.mark.parametrize("entropy_tau", [None, 0.5, 1.0])
+@pytest.mark.parametrize("entropy_tau", [None, 0.0, 0.5, 1.0])
 def test_the_entropy_critics_target_moves_at_entropy_tau_and_every_other_target_at_tau(entropy_tau):
     model = trained(tau=0.1, entropy_tau=entropy_tau, matmul_precision="float32")
     online, target = parameters(model.critic.q_net), parameters(model.critic_target.q_net)
@@ -80,7 +80,7 @@ def test_the_options_survive_save_and_load(tmp_path):
     "kwargs, message",
     [
         (dict(temperature_update="sgd"), "temperature_update"),
-        (dict(entropy_tau=0.0), "entropy_tau"),
+        (dict(entropy_tau=-0.1), "entropy_tau"),
         (dict(entropy_tau=1.5), "entropy_tau"),
         (dict(entropy_tau=0.5, separate_entropy_critic=False, trajectory_entropy_constraint=False), "separate_entropy_critic"),
         (dict(budget_schedule="adaptive"), "budget_schedule"),

@@ -170,6 +170,15 @@ def test_tau_zero_freezes_every_target_network_while_the_online_ones_learn(algo)
 
 
 @pytest.mark.parametrize("algo", ALGOS)
+def test_tau_b_zero_keeps_the_first_batchs_std_average(algo):
+    model = quick(algo, "Pendulum-v1", tau_b=0.0, learning_starts=10)
+    model.learn(12)
+    first = model.critic_std_ema.clone()
+    model.learn(40, reset_num_timesteps=False)
+    assert bool((first > 0).all()) and th.equal(model.critic_std_ema, first)
+
+
+@pytest.mark.parametrize("algo", ALGOS)
 def test_learning_starts_and_n_steps(algo, setting):
     model = quick(algo, "Pendulum-v1", n_steps=3, learning_starts=50, setting=setting)
     model.learn(49)

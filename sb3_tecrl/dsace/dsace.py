@@ -170,11 +170,12 @@ class DSACE(OffPolicyAlgorithm):
         gradient step (counted over all gradient steps, so ``gradient_steps > 1`` works); critics every step. Official
         DSAC-T: 2 (for 20 environment steps per gradient step)
     :param target_update_interval: target networks are updated every ``target_update_interval``-th actor update
-    :param tau_b: rate of the moving average of the reward critics' standard deviation (default: ``tau``)
+    :param tau_b: rate of the moving average of the reward critics' standard deviation (default: ``tau``; 0 keeps the
+        first batch's value)
     :param entropy_tau: soft update coefficient of the entropy critic's target network (default ``None``: ``tau``, the
         paper's). The fixed point of ``Q_e`` moves with a time constant of about ``1 / (entropy_tau (1 - gamma))``
         gradient steps; ``1.0`` copies the critic into its target at every target update (no target network for
-        ``Q_e``). Needs ``separate_entropy_critic``
+        ``Q_e``), ``0`` freezes the target. Needs ``separate_entropy_critic``
     :param temperature_update: how ``log(alpha)`` follows its target. ``"adam"`` (default, the paper's): Adam on the TUP
         loss, whose normalised step moves ``log(alpha)`` at a nearly constant rate whatever the violation.
         ``"dual"``: dual ascent, a plain gradient step of ``ent_coef_learning_rate`` times the violation in per-step
@@ -1021,9 +1022,9 @@ def _check_hyperparameters(
     check_integer("batch_size", batch_size, 1)
     check_real("tau", tau, 0.0, 1.0)  # 0 freezes the targets, as in SB3
     if tau_b is not None:
-        check_real("tau_b", tau_b, 0.0, 1.0, low_open=True)
+        check_real("tau_b", tau_b, 0.0, 1.0)  # 0 keeps the first batch's value
     if entropy_tau is not None:
-        check_real("entropy_tau", entropy_tau, 0.0, 1.0, low_open=True)
+        check_real("entropy_tau", entropy_tau, 0.0, 1.0)  # 0 freezes the entropy critic's target, as tau
         if not separate_entropy_critic:
             raise ValueError(
                 f"entropy_tau={entropy_tau} sets the entropy critic's target rate: it needs separate_entropy_critic=True."
