@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch as th
 
-from benchmarks import learning, panel, report
+from benchmarks import learning, panel, report, sb3_suite
 from benchmarks.diagnostics import discounted_future_sum
 from sb3_tecrl import DSACE
 from sb3_tecrl.checkpoint import read_sets
@@ -406,3 +406,32 @@ def test_the_shipping_rule_needs_the_constraint_to_act_on_both_pendulum_seeds():
     assert rows["w/o TEC"] == "| w/o TEC | 2 of 2 | - | - | - | yes |"
     assert rows["DSAC-E"] == "| DSAC-E | 1 of 2 | - | 1 of 1 | - | no |"
     assert rows["dual"] == "| dual | - | - | - | - | no |"
+
+
+def test_the_drop_in_audit_binds_sac_to_our_class_after_the_last_import_of_a_test_module():
+    source = (
+        "import numpy as np\nfrom stable_baselines3 import (\n    PPO,\n    SAC,\n)\n"
+        "from stable_baselines3.common.env_util import make_vec_env\n\nCLASSES = [PPO, SAC]\n"
+    )
+    namespace: dict = {}
+    exec(sb3_suite.substitute_sac(source, "DSACE"), namespace)
+    assert namespace["SAC"] is DSACE and namespace["CLASSES"][1] is DSACE and namespace["PPO"].__name__ == "PPO"
+    assert sb3_suite.substitute_sac("from stable_baselines3 import PPO\n", "DSACE") is None
+    assert sb3_suite.substitute_sac("from stable_baselines3 import SAC as Base\n", "DSACE") is None
+
+
+def test_the_drop_in_audit_reads_each_outcome_of_a_junit_report(tmp_path):
+    junit = tmp_path / "junit.xml"
+    junit.write_text(
+        '<testsuites><testsuite><testcase classname="tests.test_a" name="test_ok"/>'
+        '<testcase classname="tests.test_a" name="test_bad"><failure message="assert 1 == 2&#10;more"/></testcase>'
+        '<testcase classname="tests.test_b" name="test_skip"><skipped message="no GPU"/></testcase>'
+        '<testcase classname="" name="tests.test_c"><error message="collection failure">import ale_py&#10;'
+        "E   ModuleNotFoundError: No module named 'ale_py'</error></testcase></testsuite></testsuites>"
+    )
+    assert sb3_suite.outcomes(junit) == [
+        ("test_a", "test_ok", "passed", ""),
+        ("test_a", "test_bad", "failed", "assert 1 == 2"),
+        ("test_b", "test_skip", "skipped", "no GPU"),
+        ("test_c", "tests.test_c", "error", "collection failure: ModuleNotFoundError: No module named 'ale_py'"),
+    ]
