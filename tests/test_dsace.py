@@ -54,6 +54,20 @@ def test_non_box_action_spaces_are_rejected(algo, action_space):
         algo("MlpPolicy", env)
 
 
+@pytest.mark.parametrize("algo", [DSACE, DSACT])
+def test_multi_input_policy_on_a_box_observation_space_says_to_use_mlp_policy(algo):
+    with pytest.raises(ValueError, match=r"MultiInputPolicy needs a Dict observation space.*'MlpPolicy'"):
+        algo("MultiInputPolicy", "Pendulum-v1")
+
+
+@pytest.mark.parametrize("activation_fn", ["relu", th.nn.ReLU(), 3])
+def test_an_activation_that_is_not_a_module_class_is_rejected_naming_the_class_to_pass(activation_fn):
+    with pytest.raises(ValueError, match=r"activation_fn'\] must be a torch.nn.Module class such as torch.nn.ReLU"):
+        DSACE("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(activation_fn=activation_fn))
+    model = DSACE("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(activation_fn=th.nn.ReLU, net_arch=[8]))
+    assert isinstance(model.actor.latent_pi[1], th.nn.ReLU)
+
+
 def test_unbounded_action_space_is_rejected():
     from stable_baselines3.common.envs import IdentityEnvBox
 

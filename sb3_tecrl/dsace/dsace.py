@@ -420,6 +420,7 @@ class DSACE(OffPolicyAlgorithm):
 
     def _setup_model(self) -> None:
         self._check_loaded_algorithm()
+        _check_policy_fits(self.policy_class, self.observation_space, self.policy_kwargs)  # type: ignore[arg-type]
         # entropy_critic and the networks' precision go to the policy but not into the user's dict (which a script may
         # share with SAC)
         user_policy_kwargs = self.policy_kwargs
@@ -1162,6 +1163,27 @@ def _check_action_space(action_space: spaces.Space) -> None:
         raise ValueError(
             f"DSAC-E/DSAC-T need finite action bounds (actions are squashed with tanh), got {action_space}: "
             "give the action space finite bounds (e.g. with gymnasium.wrappers.RescaleAction)."
+        )
+
+
+def _check_policy_fits(policy_class: type[BasePolicy], observation_space: spaces.Space, policy_kwargs: dict[str, Any]) -> None:
+    """
+    Two mistakes that SB3 (and SAC) report with an unrelated error: ``MultiInputPolicy`` on an observation space that is
+    not a ``Dict`` (``'Box' object has no attribute 'spaces'``) and an activation given by name or as an instance
+    (``'str' object is not callable``).
+
+    :raises ValueError: saying what to pass instead
+    """
+    if issubclass(policy_class, MultiInputPolicy) and not isinstance(observation_space, spaces.Dict):
+        raise ValueError(
+            f"MultiInputPolicy needs a Dict observation space, got {observation_space}: use 'MlpPolicy' (or 'CnnPolicy' "
+            "for images)."
+        )
+    activation_fn = policy_kwargs.get("activation_fn")
+    if isinstance(activation_fn, (str, th.nn.Module)) or (activation_fn is not None and not callable(activation_fn)):
+        raise ValueError(
+            "policy_kwargs['activation_fn'] must be a torch.nn.Module class such as torch.nn.ReLU (the class itself, not "
+            f"a name or an instance), got {activation_fn!r}."
         )
 
 
