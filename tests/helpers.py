@@ -2,7 +2,13 @@
 
 import gymnasium as gym
 import numpy as np
+import torch as th
 from gymnasium import spaces
+
+
+def parameters_of(module: th.nn.Module) -> list[th.Tensor]:
+    """:return: detached copies of the module's parameters, to compare after training"""
+    return [parameter.detach().clone() for parameter in module.parameters()]
 
 
 class ConstantStateEnv(gym.Env):

@@ -6,6 +6,7 @@ target rate (``entropy_tau``), dual ascent and the PID Lagrangian on the tempera
 
 import pytest
 import torch as th
+from helpers import parameters_of
 
 from sb3_tecrl import DSACE, DSACT
 from sb3_tecrl.common.temperature import PIDTemperature
@@ -21,15 +22,11 @@ def trained(**kwargs) -> DSACE:
     return model
 
 
-def parameters(module: th.nn.Module) -> list[th.Tensor]:
-    return [parameter.detach().clone() for parameter in module.parameters()]
-
-
 @pytest.mark.parametrize("entropy_tau", [None, 0.0, 0.5, 1.0])
 def test_the_entropy_critics_target_moves_at_entropy_tau_and_every_other_target_at_tau(entropy_tau):
     model = trained(tau=0.1, entropy_tau=entropy_tau, matmul_precision="float32")
-    online, target = parameters(model.critic.q_net), parameters(model.critic_target.q_net)
-    actor, actor_target = parameters(model.actor), parameters(model.actor_target)
+    online, target = parameters_of(model.critic.q_net), parameters_of(model.critic_target.q_net)
+    actor, actor_target = parameters_of(model.actor), parameters_of(model.actor_target)
     model._update_targets()
     entropy_rate = 0.1 if entropy_tau is None else entropy_tau
     for new, old, source in zip(model.critic_target.q_net.parameters(), target, online, strict=True):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
+from helpers import parameters_of
 from stable_baselines3 import SAC, HerReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback, EvalCallback, StopTrainingOnRewardThreshold
 from stable_baselines3.common.env_util import make_vec_env
@@ -139,10 +140,6 @@ def test_train_freq_and_gradient_steps(algo, setting, train_freq, gradient_steps
     model = quick(algo, IdentityEnvBox(ep_length=10), train_freq=train_freq, gradient_steps=gradient_steps, setting=setting)
     model.learn(60)
     assert model._n_updates > 0
-
-
-def parameters_of(module: th.nn.Module) -> list[th.Tensor]:
-    return [parameter.detach().clone() for parameter in module.parameters()]
 
 
 def all_equal(tensors: list[th.Tensor], others: list[th.Tensor]) -> bool:

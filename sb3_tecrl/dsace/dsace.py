@@ -1180,7 +1180,7 @@ def _check_policy_fits(policy_class: type[BasePolicy], observation_space: spaces
             "for images)."
         )
     activation_fn = policy_kwargs.get("activation_fn")
-    if isinstance(activation_fn, (str, th.nn.Module)) or (activation_fn is not None and not callable(activation_fn)):
+    if activation_fn is not None and (isinstance(activation_fn, th.nn.Module) or not callable(activation_fn)):
         raise ValueError(
             "policy_kwargs['activation_fn'] must be a torch.nn.Module class such as torch.nn.ReLU (the class itself, not "
             f"a name or an instance), got {activation_fn!r}."
