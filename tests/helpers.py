@@ -4,11 +4,23 @@ import gymnasium as gym
 import numpy as np
 import torch as th
 from gymnasium import spaces
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
 
 def parameters_of(module: th.nn.Module) -> list[th.Tensor]:
     """:return: detached copies of the module's parameters, to compare after training"""
     return [parameter.detach().clone() for parameter in module.parameters()]
+
+
+class TinyExtractor(BaseFeaturesExtractor):
+    """A features extractor with parameters (one ReLU layer), where SB3's ``FlattenExtractor`` has none."""
+
+    def __init__(self, observation_space: spaces.Box, features_dim: int = 5):
+        super().__init__(observation_space, features_dim)
+        self.linear = th.nn.Linear(observation_space.shape[0], features_dim)
+
+    def forward(self, observations: th.Tensor) -> th.Tensor:
+        return th.relu(self.linear(observations))
 
 
 class ConstantStateEnv(gym.Env):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
-from helpers import parameters_of
+from helpers import TinyExtractor, parameters_of
 from stable_baselines3 import SAC, HerReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback, EvalCallback, StopTrainingOnRewardThreshold
 from stable_baselines3.common.env_util import make_vec_env
@@ -21,7 +21,6 @@ from stable_baselines3.common.envs import (
     SimpleMultiObsEnv,
 )
 from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecFrameStack, VecNormalize
 
 from sb3_tecrl import DSACE, DSACT
@@ -329,15 +328,6 @@ def test_policy_kwargs_shared_with_sac_in_both_orders(algo):
     algo("MlpPolicy", "Pendulum-v1", policy_kwargs=policy_kwargs, use_sde=True, device="cpu")
     assert policy_kwargs == dict(TINY, use_sde=False)  # nothing of ours is written into it
     SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=policy_kwargs, device="cpu")
-
-
-class TinyExtractor(BaseFeaturesExtractor):
-    def __init__(self, observation_space: spaces.Box, features_dim: int = 5):
-        super().__init__(observation_space, features_dim)
-        self.linear = th.nn.Linear(observation_space.shape[0], features_dim)
-
-    def forward(self, observations: th.Tensor) -> th.Tensor:
-        return th.relu(self.linear(observations))
 
 
 @pytest.mark.parametrize("algo", ALGOS)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import torch as th
 import torch.nn.functional as F
-from helpers import ScaledTerminatingEnv
+from helpers import ScaledTerminatingEnv, TinyExtractor
 from stable_baselines3.common.logger import configure
 
 from sb3_tecrl import DSACE, DSACT
@@ -25,12 +25,15 @@ BATCH = 64
 LOW, HIGH, ACTION_DIM = -0.4, 0.4, 2
 # log((high - low) / 2) per action dimension: log-probabilities in the environment's units are log pi_sb3 - C
 C = ACTION_DIM * math.log((HIGH - LOW) / 2)
+NOISE_WIDENING = 2.0
 
 VARIANTS = {
     "DSAC-E": (DSACE, {}),
     "DSAC-E w/o TEC": (DSACE, dict(trajectory_entropy_constraint=False)),
     "DSAC-T": (DSACT, {}),
     "DSAC-E n-step": (DSACE, dict(n_steps=3)),
+    # the critics' own extractor has parameters: the actor's loss must not reach them through the critics' features
+    "DSAC-E learned features": (DSACE, dict(policy_kwargs=dict(features_extractor_class=TinyExtractor))),
 }
 
 
@@ -46,10 +49,9 @@ def model_after_one_step(algo: type[DSACE], **kwargs: Any) -> DSACE:
             gamma=GAMMA,
             ent_coef="auto_0.5",
             policy_delay=1,
-            policy_kwargs=dict(net_arch=[16, 16]),
             seed=0,
             device="cpu",
-            **kwargs,
+            **{**kwargs, "policy_kwargs": dict(net_arch=[16, 16], **kwargs.get("policy_kwargs", {}))},
         )
         model.learn(300)  # warns: no gradient step
     model.set_logger(configure(folder=None, format_strings=[]))
@@ -81,8 +83,10 @@ def record_one_step(model: DSACE, monkeypatch: pytest.MonkeyPatch) -> dict[str, 
     randn_like = th.randn_like
 
     def recorded_randn_like(*args: Any, **kwargs: Any) -> th.Tensor:
-        record["noise"].append(randn_like(*args, **kwargs))  # clamped in place by the loop: recorded as used
-        return record["noise"][-1]
+        # twice as wide as drawn (about 13% of the samples beyond the clip at 3), and recorded before the loop clamps it in
+        # place, so that the hand-written targets check the clip's bound
+        record["noise"].append(NOISE_WIDENING * randn_like(*args, **kwargs))
+        return record["noise"][-1].clone()
 
     monkeypatch.setattr(th, "randn_like", recorded_randn_like)
     model.train(gradient_steps=1, batch_size=BATCH)
@@ -90,6 +94,7 @@ def record_one_step(model: DSACE, monkeypatch: pytest.MonkeyPatch) -> dict[str, 
     assert {"batch", "actor_rng", "actor_target_rng"} <= set(record) and len(record["noise"]) == 1, (
         "the step no longer draws its randomness as recorded here: update record_one_step"
     )
+    assert (record["noise"][0].abs() > 3.0).any(), "no target noise beyond the clip: the clip's bound goes unchecked"
     return record
 
 
@@ -182,6 +187,8 @@ def test_the_loops_gradients_are_those_of_the_losses_written_out_by_hand(variant
     algo, kwargs = VARIANTS[variant]
     model = model_after_one_step(algo, **kwargs)
     reference = copy_of_the_networks(model)
+    # b far from this batch's mean standard deviation (one step in, they nearly agree), so that b's rate shows
+    model.critic_std_ema = 3.0 * model.critic_std_ema
     alpha, ema = model.log_ent_coef.detach().exp().item(), model.critic_std_ema.clone()
     record = record_one_step(model, monkeypatch)
     assert 0 < record["batch"].dones.sum() < BATCH  # terminations in the batch: (1 - d) matters
