@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch as th
 
-from benchmarks import learning, panel, report, sb3_suite
+from benchmarks import learning, mutation, panel, report, sb3_suite
 from benchmarks.diagnostics import discounted_future_sum
 from sb3_tecrl import DSACE
 from sb3_tecrl.checkpoint import read_sets
@@ -435,3 +435,32 @@ def test_the_drop_in_audit_reads_each_outcome_of_a_junit_report(tmp_path):
         ("test_b", "test_skip", "skipped", "no GPU"),
         ("test_c", "tests.test_c", "error", "collection failure: ModuleNotFoundError: No module named 'ale_py'"),
     ]
+
+
+@pytest.mark.parametrize("mutant", mutation.MUTANTS, ids=lambda mutant: mutant.what)
+def test_each_mutant_of_the_mutation_check_changes_the_code_in_exactly_one_place(mutant):
+    source = (mutation.ROOT / mutant.path).read_text()
+    assert mutation.mutate(source, mutant).count(mutant.new) == source.count(mutant.new) + 1
+
+
+def test_a_mutant_whose_text_is_not_once_in_the_code_is_refused():
+    mutant = mutation.MUTANTS[0]
+    with pytest.raises(ValueError, match="occurs 0 times"):
+        mutation.mutate("nothing here", mutant)
+    with pytest.raises(ValueError, match="occurs 2 times"):
+        mutation.mutate(mutant.old * 2, mutant)
+
+
+def test_the_mutation_check_reads_the_first_failure_of_pytests_summary():
+    output = "..F\n=== short test summary info ===\nFAILED tests/a.py::test_b - assert 1 == 2\nERROR tests/c.py\n"
+    assert mutation.first_failure(output) == "FAILED tests/a.py::test_b - assert 1 == 2"
+    assert mutation.first_failure("3 passed in 1.0s\n") == ""
+
+
+def test_the_mutation_check_kills_a_next_value_taken_from_the_larger_mean(tmp_path):
+    clone = tmp_path / "repo"
+    subprocess.run(["git", "clone", "-q", str(mutation.ROOT), str(clone)], check=True)
+    source = (clone / mutation.LOSSES).read_text()
+    failure = mutation.check(clone, mutation.MUTANTS[0])
+    assert failure.startswith("FAILED tests/test_losses.py::test_select_min_mean")
+    assert (clone / mutation.LOSSES).read_text() == source  # restored
