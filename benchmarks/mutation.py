@@ -28,6 +28,8 @@ import sb3_tecrl
 
 ROOT = Path(__file__).resolve().parent.parent
 LOSSES, ALGORITHM = "sb3_tecrl/common/losses.py", "sb3_tecrl/dsace/dsace.py"
+ENTROPY, DISTRIBUTIONS = "sb3_tecrl/common/entropy.py", "sb3_tecrl/common/distributions.py"
+POLICIES = "sb3_tecrl/dsace/policies.py"
 TESTS = (
     "tests/test_losses.py",
     "tests/test_wiring.py",
@@ -142,6 +144,43 @@ MUTANTS = (
         "entropy_bonus = None if self.separate_entropy_critic else -next_log_prob",
         "DSAC-T's soft target without alpha",
     ),
+    Mutant(ALGORITHM, "return 1.0 - self.gamma**self.n_steps if", "return 1.0 - self.gamma if", "per-step scale ignores n"),
+    Mutant(ENTROPY, "return 1.0 / (1.0 - gamma**n_steps)", "return 1.0 / (1.0 - gamma)", "budget's horizon ignores n"),
+    Mutant(
+        ENTROPY,
+        "return rho * reference_entropy(target_entropy, action_space) - c",
+        "return reference_entropy(target_entropy, action_space) - c",
+        "rho ignored",
+    ),
+    Mutant(
+        ENTROPY, "return -float(np.prod(action_space.shape))", "return -float(np.prod(action_space.shape)) / 2", "H0 -dim/2"
+    ),
+    Mutant(ENTROPY, "return float(np.sum(np.log(half_range)))", "return 0.0", "environment units' shift c dropped"),
+    Mutant(
+        POLICIES,
+        "std = F.softplus(reward_out[..., 1:]) + MIN_CRITIC_STD",
+        "std = th.exp(reward_out[..., 1:]) + MIN_CRITIC_STD",
+        "critics' std through exp, not softplus",
+    ),
+    Mutant(
+        POLICIES,
+        "entropy = out[self.n_critics, :, :1] if",
+        "entropy = out[0, :, :1] if",
+        "entropy value read from a reward critic",
+    ),
+    Mutant(
+        POLICIES,
+        "th.clamp(log_std, self.log_std_min, self.log_std_max)",
+        "th.clamp(log_std, self.log_std_min, 2.0)",
+        "log-std bound at SB3's 2, not the one set",
+    ),
+    Mutant(
+        DISTRIBUTIONS,
+        "- th.sum(th.log(1 - actions**2 + TANH_EPSILON), dim=1)",
+        "+ th.sum(th.log(1 - actions**2 + TANH_EPSILON), dim=1)",
+        "tanh correction's sign",
+    ),
+    Mutant(DISTRIBUTIONS, "- std.log() - LOG_SQRT_2PI", "- std.log()", "Gaussian's normaliser dropped"),
 )
 
 
