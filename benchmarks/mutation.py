@@ -32,6 +32,7 @@ ENTROPY, DISTRIBUTIONS = "sb3_tecrl/common/entropy.py", "sb3_tecrl/common/distri
 POLICIES = "sb3_tecrl/dsace/policies.py"
 TESTS = (
     "tests/test_losses.py",
+    "tests/test_distributions.py",
     "tests/test_wiring.py",
     "tests/test_fast_path.py",
     "tests/test_dsace.py",

@@ -37,20 +37,22 @@ def test_the_entropy_critics_target_moves_at_entropy_tau_and_every_other_target_
         th.testing.assert_close(new, old + 0.1 * (source - old))
 
 
-@pytest.mark.parametrize("trajectory_entropy_constraint", [True, False])
-def test_dual_ascent_steps_log_alpha_by_the_violation_in_per_step_units(trajectory_entropy_constraint):
+@pytest.mark.filterwarnings("ignore:.*n_steps:UserWarning")  # the n-step approximation of the entropy critic's target
+@pytest.mark.parametrize("trajectory_entropy_constraint, n_steps", [(True, 1), (True, 3), (False, 1)])
+def test_dual_ascent_steps_log_alpha_by_the_violation_in_per_step_units(trajectory_entropy_constraint, n_steps):
     lr, gamma = 0.01, 0.9
     model = trained(
         temperature_update="dual",
         ent_coef_learning_rate=lr,
         gamma=gamma,
+        n_steps=n_steps,
         trajectory_entropy_constraint=trajectory_entropy_constraint,
     )
     assert isinstance(model.ent_coef_optimizer, th.optim.SGD)
     before = model.log_ent_coef.item()
     stats = model._gradient_step(model.replay_buffer.sample(16), update_actor=True)
-    if trajectory_entropy_constraint:  # the trajectory violation divided by the horizon 1 / (1 - gamma)
-        violation = (1.0 - gamma) * (stats["trajectory_entropy"].item() - model.temperature_target)
+    if trajectory_entropy_constraint:  # the trajectory violation divided by the horizon 1 / (1 - gamma^n)
+        violation = (1.0 - gamma**n_steps) * (stats["trajectory_entropy"].item() - model.temperature_target)
     else:
         violation = stats["entropy"].item() - model.temperature_target
     assert model.log_ent_coef.item() - before == pytest.approx(-lr * violation, rel=1e-4, abs=1e-9)

@@ -212,6 +212,18 @@ def test_defaults_follow_the_spec_except_the_two_set_for_sb3s_regime():
     assert dsact.temperature_target == pytest.approx(-1.0)
 
 
+def test_the_critics_heads_mean_and_softplus_std_per_reward_critic_and_the_last_member_is_the_entropy_critic():
+    model = DSACE("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=[16]), seed=0, device="cpu")
+    obs, actions = th.randn(8, 3), th.rand(8, 1) * 2 - 1
+    with th.no_grad():
+        raw = model.critic.q_net(th.cat([model.critic.features(obs), actions], dim=1))  # (reward critics + 1, B, 2)
+        values = model.critic(obs, actions)
+    assert raw.shape == (3, 8, 2)
+    th.testing.assert_close(values.mean, raw[:2, :, :1])
+    th.testing.assert_close(values.std, th.nn.functional.softplus(raw[:2, :, 1:]) + 1e-6)  # spec 1: softplus plus a floor
+    th.testing.assert_close(values.entropy, raw[2, :, :1])
+
+
 def test_rho_scales_the_budget_and_tec_off_uses_the_step_target():
     assert make_model(rho=20.0).temperature_target == pytest.approx(-20.0 / 0.01)
     assert make_model(rho=20.0, entropy_units="sb3").temperature_target == pytest.approx((-20.0 - math.log(2.0)) / 0.01)
