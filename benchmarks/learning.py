@@ -247,19 +247,56 @@ def run_one(job: Job) -> float:
         return rows[-1]["cpu_seconds"]
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     model, clock = resume_or_create(panel, task, algo_name, seed)
+    starts = record_start(panel, task_name, algo_name, seed, model, started)
     # one log folder per (re)start, so that resuming does not overwrite the earlier part of the log
     log_folder = run_dir(task_name, algo_name, seed, panel) / f"log_{model.num_timesteps:09d}"
     model.set_logger(configure(str(log_folder), ["csv"]))
     callback = EvaluateAndCheckpoint(panel, task, algo_name, seed, clock)
     model.learn(task.budget - model.num_timesteps, callback=callback, reset_num_timesteps=False)
     copy_train_log(panel, task_name, algo_name, seed)
-    write_run_info(panel, task_name, algo_name, seed, clock, started)
+    write_run_info(panel, task_name, algo_name, seed, clock, started, starts)
     print(f"{job}: done at {model.num_timesteps} steps, {clock.cpu_seconds() / 60:.1f} CPU-minutes", flush=True)
     return read_rows(path)[-1]["cpu_seconds"]
 
 
-def write_run_info(panel: str, task: str, algo: str, seed: int, clock: RunClock, started: str) -> None:
-    """``seed<N>_run.json``: what produced the run (versions, commit, machine and CPU) and what it cost."""
+def matmul_precision_in_use(model: BaseAlgorithm) -> str:
+    """
+    :return: the precision of the model's hidden matrix products on this machine: ``"bfloat16"`` or ``"float32"``
+        (DSAC-E's bfloat16 default falls back to float32 on a CPU without native bfloat16; SB3's algorithms are float32)
+    """
+    if isinstance(model, DSACE) and model.actor.hidden_matmul_dtype == th.bfloat16:
+        return "bfloat16"
+    return "float32"
+
+
+def starts_path(panel: str, task: str, algo: str, seed: int) -> Path:
+    """``seed<N>_starts.jsonl``: one line per (re)start of a run (step, time, CPU, precision in use)."""
+    return result_path(task, algo, seed, "_starts", panel).with_suffix(".jsonl")
+
+
+def record_start(panel: str, task: str, algo: str, seed: int, model: BaseAlgorithm, started: str) -> list[dict[str, Any]]:
+    """
+    Append this (re)start of a run to :func:`starts_path`, after dropping the starts at later steps (their steps are
+    redone from an earlier checkpoint), so that a run resumed on another machine shows each part's CPU and precision.
+
+    :return: the run's starts so far, this one last
+    """
+    path = starts_path(panel, task, algo, seed)
+    starts = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    starts = [start for start in starts if start["timesteps"] < model.num_timesteps]
+    starts.append(
+        dict(timesteps=model.num_timesteps, started=started, cpu=cpu_description(), precision=matmul_precision_in_use(model))
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(start) + "\n" for start in starts))
+    return starts
+
+
+def write_run_info(
+    panel: str, task: str, algo: str, seed: int, clock: RunClock, started: str, starts: list[dict[str, Any]]
+) -> None:
+    """``seed<N>_run.json``: what produced the run (versions, commit, machine, CPU and precision) and what it cost."""
+    precisions = list(dict.fromkeys(start["precision"] for start in starts))  # in order of use, once each
     info = dict(
         panel=panel,
         task=task,
@@ -274,6 +311,9 @@ def write_run_info(panel: str, task: str, algo: str, seed: int, clock: RunClock,
         python=platform.python_version(),
         machine=f"{platform.machine()}, {os.cpu_count()} cores, {th.get_num_threads()} torch thread(s)",
         cpu=cpu_description(),  # the CPU costs of runs on different machines compare only with it
+        # "bfloat16, then float32" when a resume on a CPU without native bfloat16 changed it mid-run
+        precision=", then ".join(precisions),
+        starts=starts,
     )
     result_path(task, algo, seed, "_run", panel).with_suffix(".json").write_text(json.dumps(info, indent=1) + "\n")
 

@@ -41,7 +41,9 @@ Panels (``python -m benchmarks.learning run --panel <name>``):
 
 Files of one run (``<panel dir>/<task>/<algo>/``): ``seed<N>.csv`` (one row per evaluation: environment steps,
 gradient steps, mean and std of 10 deterministic episodes, CPU and wall seconds so far), ``seed<N>_entropy.csv`` and
-``seed<N>_train.csv`` (DSAC-E's diagnostics), ``seed<N>_run.json`` (versions, commit, machine, wall and CPU time), and
+``seed<N>_train.csv`` (DSAC-E's diagnostics), ``seed<N>_run.json`` (versions, commit, machine, wall and CPU time, the
+precision in use), ``seed<N>_starts.jsonl`` (each (re)start's step, CPU and precision: a resume on a CPU without native
+bfloat16 falls back to float32), and
 the same evaluations in the RL Zoo's layout, ``<panel dir>/zoo/<algo folder>/<task>_<seed + 1>/evaluations.npz``, for
 ``python -m rl_zoo3.plots.all_plots -f benchmarks/results/<panel dir>/zoo -a dsace sac -e Walker2d``.
 """

@@ -21,6 +21,7 @@ import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import matplotlib
@@ -41,6 +42,8 @@ FINAL_EVALS = 3  # the final return is the mean of the last evaluations
 BOOTSTRAP_REPS = 2000
 BOOTSTRAP_SEED = 0
 RANDOM_EPISODES = 10  # episodes of uniformly random actions that set a task's normalised 0
+BFLOAT16_CPU_FEATURES = ("avx512_bf16", "amx_bf16")  # a CPU with native bfloat16 matrix products has one of them
+BFLOAT16_DEFAULT_SINCE = "2026-12-01T23:09:22+00:00"  # DSACE's matmul_precision default became bfloat16 (1b09de2)
 Runs = dict[str, list[list[dict[str, float]]]]
 
 
@@ -310,19 +313,58 @@ def diagnostics_rows(task: str, panel: str) -> list[str]:
     return lines
 
 
+def run_precision(info: dict[str, Any], algo: Algo) -> str:
+    """
+    :param info: a finished run's ``seed<N>_run.json``
+    :param algo: its cell
+    :return: the precision of the run's hidden matrix products, as recorded (per start since 2026-12-03); for older
+        records, inferred for the last start from its CPU and the cell's setting (float32 for SB3's algorithms), else
+        "not recorded"
+    """
+    if "precision" in info:
+        return info["precision"]
+    if not issubclass(algo.cls, DSACE):
+        return "float32"
+    if "cpu" not in info:
+        return "not recorded"
+    native = any(feature in info["cpu"] for feature in BFLOAT16_CPU_FEATURES)
+    default = "bfloat16" if info["last_start"] >= BFLOAT16_DEFAULT_SINCE else "float32"
+    asked = dict(algo.overrides).get("matmul_precision", default)
+    return f"{'bfloat16' if native and asked == 'bfloat16' else 'float32'} at its last start"
+
+
+def seed_list(seeds: list[int]) -> str:
+    """:return: ``"seed 1"`` or ``"seeds 0, 2"``"""
+    return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(map(str, seeds))
+
+
 def run_table(panel: str) -> list[str]:
-    """:return: markdown rows of every finished run's cost and provenance (``seed<N>_run.json``)"""
-    lines = []
+    """
+    :return: markdown rows of every finished run's cost, precision and provenance (``seed<N>_run.json``), then a line
+        per cell whose runs did not all compute in the same precision
+    """
+    lines, precisions = [], {}
     for task in PANELS[panel].tasks:
         for algo, seed, path in finished_runs(task, panel):
             info = json.loads(path.read_text())
+            precision = run_precision(info, PANELS[panel].algos[algo])
+            precisions.setdefault((task, algo), {}).setdefault(precision, []).append(seed)
             versions = ", ".join(f"{name} {version}" for name, version in info["versions"].items())
             lines.append(
-                f"| {task} | {algo} | {seed} | {info['cpu_seconds'] / 60:.1f} | "
+                f"| {task} | {algo} | {seed} | {precision} | {info['cpu_seconds'] / 60:.1f} | "
                 f"{info['wall_seconds'] / 60:.1f} | {info['finished']} | {info['commit'][:10]} | {versions} |"
             )
-    header = "| task | algorithm | seed | CPU minutes | wall minutes | finished (UTC) | commit | versions |"
-    return [header, "| --- | --- | --- | --- | --- | --- | --- | --- |", *lines] if lines else []
+    if not lines:
+        return []
+    header = "| task | algorithm | seed | precision | CPU minutes | wall minutes | finished (UTC) | commit | versions |"
+    mixed = [
+        f"- {task}, {algo}: " + "; ".join(f"{precision} ({seed_list(seeds)})" for precision, seeds in by.items())
+        for (task, algo), by in precisions.items()
+        if len(by) > 1
+    ]
+    if mixed:
+        mixed = ["", "Cells whose runs did not all compute in one precision (the CPU decides bfloat16's fallback):", *mixed]
+    return [header, "| --- | --- | --- | --- | --- | --- | --- | --- | --- |", *lines, *mixed]
 
 
 def write_report(panel: str = "short") -> str:

@@ -238,9 +238,12 @@ def test_a_tiny_run_writes_every_file_and_resumes(folders, monkeypatch, capsys, 
 
     monkeypatch.setattr(learning, "EVAL_EPISODES", 2)
     monkeypatch.setitem(panel.PANELS, "tiny", tiny_panel(20))
+    # the default bfloat16 falls back to float32 on a CPU without it; resumed on one with it, the run says so
+    monkeypatch.setattr("sb3_tecrl.dsace.dsace.bfloat16_matmul_supported", lambda device: False)
     cpu_seconds = learning.run_one(("tiny", "Pendulum-v1", "DSAC-E", 0))
     assert learning.run_one(("tiny", "Pendulum-v1", "DSAC-E", 0)) == cpu_seconds and "already done" in capsys.readouterr().out
     monkeypatch.setitem(panel.PANELS, "tiny", tiny_panel(40))  # a larger budget: the run resumes from its checkpoint
+    monkeypatch.setattr("sb3_tecrl.dsace.dsace.bfloat16_matmul_supported", lambda device: True)
     learning.run_one(("tiny", "Pendulum-v1", "DSAC-E", 0))
 
     rows = panel.read_rows(panel.result_path("Pendulum-v1", "DSAC-E", 0, "", "tiny"))
@@ -258,9 +261,12 @@ def test_a_tiny_run_writes_every_file_and_resumes(folders, monkeypatch, capsys, 
     info = json.loads(panel.result_path("Pendulum-v1", "DSAC-E", 0, "_run", "tiny").with_suffix(".json").read_text())
     assert info["versions"]["sb3-tecrl"] and info["cpu_seconds"] >= rows[-1]["cpu_seconds"] and len(info["commit"]) >= 40
     assert "torch CPU capability" in info["cpu"]  # the CPU that the cost was measured on
+    assert info["precision"] == "float32, then bfloat16"
+    assert [start["timesteps"] for start in info["starts"]] == [0, 100 + 20 * n_envs]
+    assert [start["precision"] for start in info["starts"]] == ["float32", "bfloat16"]
     assert panel.result_path("Pendulum-v1", "DSAC-E", 0, "_entropy", "tiny").exists()
     text = report.write_report("tiny")
-    assert "Pendulum-v1_curves.png" in text and "| Pendulum-v1 | DSAC-E | 0 |" in text
+    assert "Pendulum-v1_curves.png" in text and "| Pendulum-v1 | DSAC-E | 0 | float32, then bfloat16 |" in text
 
     # a cell of another panel that stands for this run: nothing reruns, and its report reads this run's files
     alias = panel.replace(tiny_panel(40).algos["DSAC-E"], same_as=("tiny", "DSAC-E"))
@@ -269,6 +275,45 @@ def test_a_tiny_run_writes_every_file_and_resumes(folders, monkeypatch, capsys, 
     assert "already done" in capsys.readouterr().out
     text = report.write_report("alias")
     assert "| Pendulum-v1 | DSAC-E again | 0 |" in text
+
+
+def test_a_restart_from_an_earlier_checkpoint_drops_the_starts_it_redoes(folders):
+    model = DSACE("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=[8]), matmul_precision="float32")
+    for steps in (0, 500, 900, 500):  # the start at 900 died before its next checkpoint; its steps are redone from 500
+        model.num_timesteps = steps
+        starts = learning.record_start("P", "Pendulum-v1", "DSAC-E", 0, model, f"start at {steps}")
+    assert [start["started"] for start in starts] == ["start at 0", "start at 500"]
+    assert learning.starts_path("P", "Pendulum-v1", "DSAC-E", 0).read_text().count("\n") == 2
+    assert {start["precision"] for start in starts} == {"float32"} and "torch CPU capability" in starts[0]["cpu"]
+
+
+def test_the_precision_of_runs_recorded_before_it_was_is_inferred_from_their_cpu_or_not_at_all():
+    dsace, sac = panel.PANELS["S"].algos["DSAC-E"], panel.PANELS["S"].algos["SAC"]
+    amx, avx2 = "Intel Xeon (avx2, amx_bf16; torch CPU capability AVX512)", "AMD EPYC (avx2; torch CPU capability AVX2)"
+    after, before = "2026-12-02T10:00:00+00:00", "2026-11-30T10:00:00+00:00"  # the bfloat16 default's date between
+    assert report.run_precision(dict(precision="bfloat16, then float32"), dsace) == "bfloat16, then float32"
+    assert report.run_precision(dict(last_start=after, cpu=amx), sac) == "float32"
+    assert report.run_precision(dict(last_start=after), dsace) == "not recorded"
+    assert report.run_precision(dict(last_start=after, cpu=amx), dsace) == "bfloat16 at its last start"
+    assert report.run_precision(dict(last_start=before, cpu=amx), dsace) == "float32 at its last start"
+    assert report.run_precision(dict(last_start=after, cpu=avx2), dsace) == "float32 at its last start"
+    float32 = panel.replace(dsace, overrides=(*dsace.overrides, ("matmul_precision", "float32")))
+    assert report.run_precision(dict(last_start=after, cpu=amx), float32) == "float32 at its last start"
+
+
+def test_the_run_table_names_a_cell_whose_runs_differ_in_precision(folders, monkeypatch):
+    algos = {name: panel.PANELS["S"].algos[name] for name in ("DSAC-E", "SAC")}
+    monkeypatch.setitem(panel.PANELS, "mixed", panel.Panel("mixed", {"Hopper-v4": panel.sb3_task("Hopper-v4")}, algos))
+    runs = [("DSAC-E", 0, "bfloat16"), ("DSAC-E", 1, "float32"), ("DSAC-E", 2, "bfloat16"), ("SAC", 0, "float32")]
+    for algo, seed, precision in [*runs, ("SAC", 1, "float32")]:
+        info = dict(cpu_seconds=60, wall_seconds=60, finished="now", commit="0" * 40, versions={}, precision=precision)
+        path = panel.result_path("Hopper-v4", algo, seed, "_run", "mixed").with_suffix(".json")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(info))
+    lines = report.run_table("mixed")
+    assert "| Hopper-v4 | DSAC-E | 1 | float32 | 1.0 |" in "\n".join(lines)
+    assert lines[-1] == "- Hopper-v4, DSAC-E: bfloat16 (seeds 0, 2); float32 (seed 1)"  # SAC's runs agree: no line
+    assert sum(line.startswith("- ") for line in lines) == 1
 
 
 def test_the_limit_measure_records_every_product_of_a_step_with_its_shape_and_dtype(monkeypatch):
