@@ -254,7 +254,7 @@ def run_one(job: Job) -> float:
     callback = EvaluateAndCheckpoint(panel, task, algo_name, seed, clock)
     model.learn(task.budget - model.num_timesteps, callback=callback, reset_num_timesteps=False)
     copy_train_log(panel, task_name, algo_name, seed)
-    write_run_info(panel, task_name, algo_name, seed, clock, started, starts)
+    write_run_info(panel, task_name, algo_name, seed, clock, starts)
     print(f"{job}: done at {model.num_timesteps} steps, {clock.cpu_seconds() / 60:.1f} CPU-minutes", flush=True)
     return read_rows(path)[-1]["cpu_seconds"]
 
@@ -292,9 +292,7 @@ def record_start(panel: str, task: str, algo: str, seed: int, model: BaseAlgorit
     return starts
 
 
-def write_run_info(
-    panel: str, task: str, algo: str, seed: int, clock: RunClock, started: str, starts: list[dict[str, Any]]
-) -> None:
+def write_run_info(panel: str, task: str, algo: str, seed: int, clock: RunClock, starts: list[dict[str, Any]]) -> None:
     """``seed<N>_run.json``: what produced the run (versions, commit, machine, CPU and precision) and what it cost."""
     precisions = list(dict.fromkeys(start["precision"] for start in starts))  # in order of use, once each
     info = dict(
@@ -304,7 +302,7 @@ def write_run_info(
         seed=seed,
         cpu_seconds=clock.cpu_seconds(),
         wall_seconds=clock.wall_seconds(),
-        last_start=started,
+        last_start=starts[-1]["started"],
         finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         commit=git_commit(),
         versions={package: metadata.version(package) for package in VERSIONED_PACKAGES},

@@ -6,6 +6,12 @@ from pathlib import Path
 import torch as th
 
 ISA_FEATURES = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8")
+BFLOAT16_FEATURES = ("avx512_bf16", "amx_bf16")  # a CPU with native bfloat16 matrix products has one of them
+
+
+def has_native_bfloat16(description: str) -> bool:
+    """:return: whether a CPU named by :func:`cpu_description` has native bfloat16 matrix products"""
+    return any(feature in description for feature in BFLOAT16_FEATURES)
 
 
 def cpu_description() -> str:

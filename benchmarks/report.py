@@ -33,6 +33,7 @@ from rliable import library as rly
 from rliable import metrics
 
 from benchmarks.diagnostics import plot_run
+from benchmarks.machine import has_native_bfloat16
 from benchmarks.panel import PANELS, Algo, read_rows, result_path
 from sb3_tecrl import DSACE
 
@@ -42,7 +43,6 @@ FINAL_EVALS = 3  # the final return is the mean of the last evaluations
 BOOTSTRAP_REPS = 2000
 BOOTSTRAP_SEED = 0
 RANDOM_EPISODES = 10  # episodes of uniformly random actions that set a task's normalised 0
-BFLOAT16_CPU_FEATURES = ("avx512_bf16", "amx_bf16")  # a CPU with native bfloat16 matrix products has one of them
 BFLOAT16_DEFAULT_SINCE = "2026-12-01T23:09:22+00:00"  # DSACE's matmul_precision default became bfloat16 (1b09de2)
 Runs = dict[str, list[list[dict[str, float]]]]
 
@@ -327,7 +327,7 @@ def run_precision(info: dict[str, Any], algo: Algo) -> str:
         return "float32"
     if "cpu" not in info:
         return "not recorded"
-    native = any(feature in info["cpu"] for feature in BFLOAT16_CPU_FEATURES)
+    native = has_native_bfloat16(info["cpu"])
     default = "bfloat16" if info["last_start"] >= BFLOAT16_DEFAULT_SINCE else "float32"
     asked = dict(algo.overrides).get("matmul_precision", default)
     return f"{'bfloat16' if native and asked == 'bfloat16' else 'float32'} at its last start"
