@@ -13,7 +13,9 @@ Speed of DSAC-E and DSAC-T against SB3's SAC, sb3-contrib's TQC and, when ``sbx-
 - ``limit`` (one thread): the core's own throughput for the exact matrix products of one DSAC-E gradient step (their
   shapes recorded from a real step, each timed alone, best of many calls) in float32 and in bfloat16, and the share of
   it that the whole step achieves (time of the products alone / time of the step), per precision; and in bfloat16
-  with each call after a pass over ``COLD_PASS_MB`` of other memory (factors out of the caches, as in a step);
+  with each call after a pass over ``COLD_PASS_MB`` of other memory (factors out of the caches, as in a step). On a
+  CPU without native bfloat16 (where ``matmul_precision="bfloat16"`` falls back to float32) only float32 is
+  measured, and the table says "no native kernels" in the bfloat16 columns;
 - ``profile`` (one thread): the share of ``learn()``'s time spent in ``train()`` (the rest is SB3's collection loop:
   policy, env step, buffer) on Hopper-v4, the time of ``predict()`` for one observation (the acting step of that
   loop), and ``torch.profiler``'s operators of DSAC-E's ``train()`` (Hopper shapes; the compiled step's generated
@@ -76,6 +78,7 @@ from stable_baselines3.common.logger import configure
 import sb3_tecrl
 from benchmarks.machine import cpu_description
 from sb3_tecrl import DSACE, DSACT
+from sb3_tecrl.common.torch_layers import bfloat16_matmul_supported
 
 DSACE_DEFAULT_PRECISION = inspect.signature(DSACE).parameters["matmul_precision"].default
 
@@ -318,29 +321,42 @@ def dtype_name(dtype: th.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
 
-def limit_worker(steps: int) -> None:
-    """Print (JSON) the product throughput limit of DSAC-E's and DSAC-T's step and the share each step achieves."""
-    th.set_num_threads(1)
-    algos = algorithms()
-    rows = []
+def limit_rows(steps: int) -> list[dict[str, Any]]:
+    """
+    :return: per case and DSAC-E/DSAC-T precision, the step's products, their throughput limit and the step's time;
+        on a CPU without native bfloat16 only float32 (bfloat16 falls back to it, and timing emulated bfloat16
+        products alone would take longer than the whole benchmark)
+    """
+    native = bfloat16_matmul_supported(th.device("cpu"))
+    precisions = list(PRECISION_LABELS) if native else ["float32"]
+    compiled_precision = DSACE_DEFAULT_PRECISION if native else "float32"  # the precision the default step computes in
+    limit_dtypes = (th.float32, th.bfloat16) if native else (th.float32,)
+    algos, rows = algorithms(), []
     for shape_name in SHAPES:
-        for algorithm, precision in itertools.product(("DSACE", "DSACT"), PRECISION_LABELS):
+        for algorithm, precision in itertools.product(("DSACE", "DSACT"), precisions):
             label, factory = at_precision(algos[algorithm], precision)
             name = f"{algorithm} {label}"
             products = recorded_products(ready_to_train(factory, shape_name, steps))
-            limit_ms = {dtype_name(dtype): 1e3 * product_seconds(products, dtype) for dtype in (th.float32, th.bfloat16)}
-            limit_ms["bfloat16 cold"] = 1e3 * product_seconds(products, th.bfloat16, cold=True)
+            limit_ms = {dtype_name(dtype): 1e3 * product_seconds(products, dtype) for dtype in limit_dtypes}
+            if native:
+                limit_ms["bfloat16 cold"] = 1e3 * product_seconds(products, th.bfloat16, cold=True)
             dtypes = sorted({dtype_name(product[3]) for product in products})
-            # the compiled step (same maths, so the same products) at the default precision
+            # the compiled step (same maths, so the same products) at the precision of the default step
             variants = {name: factory} | ({f"{name} compiled": with_kwargs(factory, compile_update=True)}
-                                          if precision == DSACE_DEFAULT_PRECISION else {})  # fmt: skip
+                                          if precision == compiled_precision else {})  # fmt: skip
             for variant, variant_factory in variants.items():
                 model = ready_to_train(variant_factory, shape_name, steps)
                 step_seconds = 1 / float(np.median([train_rate(model, steps) for _ in range(3)]))
                 gflop = product_flops(products) / 1e9
                 rows.append(dict(case=shape_name, algorithm=variant, products=len(products), dtypes=dtypes,
                                  gflop=gflop, step_ms=1e3 * step_seconds, limit_ms=limit_ms))  # fmt: skip
-    print(json.dumps(dict(measure="limit", rows=rows)), flush=True)
+    return rows
+
+
+def limit_worker(steps: int) -> None:
+    """Print (JSON) the product throughput limit of DSAC-E's and DSAC-T's step and the share each step achieves."""
+    th.set_num_threads(1)
+    print(json.dumps(dict(measure="limit", rows=limit_rows(steps))), flush=True)
 
 
 def limit_table(result: dict[str, Any]) -> str:
@@ -352,7 +368,8 @@ def limit_table(result: dict[str, Any]) -> str:
         limits = row["limit_ms"]
         own = limits["bfloat16"] if "bfloat16" in row["dtypes"] else limits["float32"]
         keys = ("float32", "bfloat16", "bfloat16 cold")
-        cells = [f"{limits[key]:.2f} ({1e3 * row['gflop'] / limits[key]:.0f})" for key in keys]
+        cells = [f"{limits[key]:.2f} ({1e3 * row['gflop'] / limits[key]:.0f})" if key in limits else "no native kernels"
+                 for key in keys]  # fmt: skip
         lines.append(
             f"| {row['case']} | {row['algorithm']} | {row['products']} ({', '.join(row['dtypes'])}) | "
             f"{row['gflop']:.2f} | {row['step_ms']:.1f} | {' | '.join(cells)} | {own / row['step_ms']:.0%} |"

@@ -509,3 +509,28 @@ def test_the_mutation_check_kills_a_next_value_taken_from_the_larger_mean(tmp_pa
     failure = mutation.check(clone, mutation.MUTANTS[0])
     assert failure.startswith("FAILED tests/test_losses.py::test_select_min_mean")
     assert (clone / mutation.LOSSES).read_text() == source  # restored
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_the_limit_measure_times_bfloat16_only_where_the_cpu_has_native_kernels(monkeypatch, native):
+    from benchmarks import speed
+
+    timed = []
+    monkeypatch.setattr(speed, "bfloat16_matmul_supported", lambda device: native)
+    monkeypatch.setattr(speed, "SHAPES", {"Hopper": speed.SHAPES["Hopper"]})
+    monkeypatch.setattr(speed, "ready_to_train", lambda factory, shape_name, steps: None)
+    monkeypatch.setattr(speed, "recorded_products", lambda model: [("mm", (256, 11), (11, 256), th.float32)])
+    monkeypatch.setattr(speed, "train_rate", lambda model, steps: 100.0)
+    monkeypatch.setattr(speed, "product_seconds", lambda products, dtype, cold=False: timed.append((dtype, cold)) or 1e-3)
+    rows = speed.limit_rows(1)
+    table = speed.limit_table(dict(rows=rows))
+    algorithms = [row["algorithm"] for row in rows]
+    if native:
+        assert {dtype for dtype, _ in timed} == {th.float32, th.bfloat16} and (th.bfloat16, True) in timed
+        assert f"DSACE {speed.PRECISION_LABELS[speed.DSACE_DEFAULT_PRECISION]} compiled" in algorithms
+        assert len(algorithms) == 6 and "no native kernels" not in table
+    else:  # bfloat16 falls back to float32: nothing in bfloat16 is timed, the table says why its columns are empty
+        assert timed == [(th.float32, False)] * 2
+        assert algorithms == ["DSACE fp32", "DSACE fp32 compiled", "DSACT fp32", "DSACT fp32 compiled"]
+        assert table.count("no native kernels") == 2 * len(rows)
+    assert all(line.endswith("| 10% |") for line in table.splitlines()[2:])  # 1 ms of products in a 10 ms step
