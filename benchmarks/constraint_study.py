@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from benchmarks.panel import PANELS, Algo, read_rows, result_path, zoo_log_dir
-from benchmarks.report import completed_runs, final_return, final_scores, iqm_with_ci
+from benchmarks.report import ci_comparison, completed_runs, final_return, final_scores, iqm_with_ci
 from sb3_tecrl.dsace.dsace import constraint_estimate_key
 
 PANEL = "tec_tune"
@@ -32,6 +32,7 @@ ACTS_WITHIN = 0.15
 ALPHA_FLOOR = 1e-4
 LAST_QUARTER = 0.75
 SHIPPING_TASK, SHIPPING_SEEDS = "Pendulum-v1", (0, 1)
+CONFIRMATION, CONFIRMATION_TASK, FAITHFUL = "tec_confirm", "Walker2d-v4", "DSAC-E"
 TERMINATING = (("S", "Hopper-v4"), ("S", "Walker2d-v4"), ("rho_S", "Walker2d-v4"), ("tec_S", "Walker2d-v4"))
 REFERENCE = "DSAC-E"  # drawn in every row of the figures
 # the figures' rows: the issue's hypotheses, each with the cells of panel tec_tune that test it
@@ -107,13 +108,23 @@ def constraint_rows(task: str, finished: FinishedRuns) -> list[str]:
     return lines
 
 
+def acting_runs(finished: FinishedRuns) -> dict[tuple[str, str, int], float]:
+    """:return: per finished run ``(task, variant, seed)``, whether its constraint acts (1.0) or not (0.0)"""
+    return {(task, algo, seed): state["acts"] for task in finished for algo, seed, state, _ in finished[task]}
+
+
+def meets_shipping_rule(acting: dict[tuple[str, str, int], float], algo: str) -> bool:
+    """:return: whether the variant's constraint acts on every one of ``SHIPPING_SEEDS`` of ``SHIPPING_TASK``"""
+    return all(acting.get((SHIPPING_TASK, algo, seed), False) for seed in SHIPPING_SEEDS)
+
+
 def acting_rows(finished: FinishedRuns) -> list[str]:
     """
     :return: markdown rows, one per variant: on each task, the seeds whose constraint acts among those finished, and
-        whether it meets the shipping rule (it acts on every one of ``SHIPPING_SEEDS`` of ``SHIPPING_TASK``)
+        whether it meets the shipping rule (:func:`meets_shipping_rule`)
     """
     spec = PANELS[PANEL]
-    acting = {(task, algo, seed): state["acts"] for task in spec.tasks for algo, seed, state, _ in finished[task]}
+    acting = acting_runs(finished)
     lines = []
     for algo in spec.algos:
         cells = []
@@ -121,9 +132,67 @@ def acting_rows(finished: FinishedRuns) -> list[str]:
             runs = [seed for (name, run_algo, seed) in acting if (name, run_algo) == (task, algo)]
             acts = [seed for seed in runs if acting[task, algo, seed]]
             cells.append(f"{len(acts)} of {len(runs)}" if runs else "-")
-        ships = all(acting.get((SHIPPING_TASK, algo, seed), False) for seed in SHIPPING_SEEDS)
-        lines.append(f"| {algo} | " + " | ".join(cells) + f" | {'yes' if ships else 'no'} |")
+        lines.append(f"| {algo} | " + " | ".join(cells) + f" | {'yes' if meets_shipping_rule(acting, algo) else 'no'} |")
     return lines
+
+
+def shipping_decision(
+    eligible: list[str], intervals: dict[str, tuple[float, float, float]], complete: bool
+) -> tuple[str | None, list[str]]:
+    """
+    The issue's shipping rule on the confirmation: among the variants that meet the rule on Pendulum-v1, the one with
+    the best confirmation IQM becomes the ``dsace`` default, provided its 95% CI does not lie wholly below the faithful
+    DSAC-E's; else the default stays the faithful DSAC-E.
+
+    :param eligible: the variants that meet the shipping rule (:func:`meets_shipping_rule`)
+    :param intervals: per algorithm of the confirmation, ``(IQM, low, high)`` of its final returns
+    :param complete: whether every run of the confirmation has finished (no decision before)
+    :return: the variant to ship (``None``: the faithful DSAC-E stays, or no decision yet) and markdown lines that say
+        why, with every confirmed variant set against each other algorithm (its CI wholly above, below, or overlapping)
+    """
+    if not complete:
+        return None, ["Pending: the confirmation has not finished every run; no decision before it has."]
+    lines = [
+        "| variant | meets the rule on Pendulum-v1 | IQM [95% CI] | "
+        + " | ".join(f"against {algo}" for algo in intervals)
+        + " |",
+        "| --- " * (len(intervals) + 3) + "|",
+    ]
+    candidates = []
+    for variant, (iqm, low, high) in intervals.items():
+        if variant == FAITHFUL:
+            continue
+        verdicts = ci_comparison(intervals, variant)
+        verdicts[variant] = "-"
+        lines.append(
+            f"| {variant} | {'yes' if variant in eligible else 'no'} | {iqm:.0f} [{low:.0f}, {high:.0f}] | "
+            + " | ".join(VERDICT_WORDS.get(verdicts[algo], verdicts[algo]) for algo in intervals)
+            + " |"
+        )
+        if variant in eligible and verdicts.get(FAITHFUL) != "lower":
+            candidates.append(variant)
+    chosen = max(candidates, key=lambda variant: intervals[variant][0], default=None)
+    lines += [
+        "",
+        f"Decision: `{chosen}` becomes the `dsace` default (the best confirmation IQM of the variants that meet the rule, "
+        f"its CI not wholly below {FAITHFUL}'s)."
+        if chosen
+        else f"Decision: no variant meets the rule with a CI not wholly below {FAITHFUL}'s; the default stays {FAITHFUL}.",
+    ]
+    return chosen, lines
+
+
+VERDICT_WORDS = {"higher": "CI wholly above", "lower": "CI wholly below", "overlapping": "overlapping"}
+
+
+def confirmation_decision(finished: FinishedRuns) -> tuple[str | None, list[str]]:
+    """:return: :func:`shipping_decision` on panel ``tec_confirm``'s result files"""
+    spec = PANELS[CONFIRMATION]
+    runs = completed_runs(CONFIRMATION_TASK, CONFIRMATION)
+    complete = all(len(runs.get(algo, [])) == len(spec.seeds) for algo in spec.algos)
+    scores = {algo: values.reshape(-1, 1) for algo, values in final_scores(runs).items()}
+    eligible = [algo for algo in spec.algos if meets_shipping_rule(acting_runs(finished), algo)]
+    return shipping_decision(eligible, iqm_with_ci(scores) if complete else {}, complete)
 
 
 def plot_task(task: str, seed: int = 0) -> str:
@@ -230,6 +299,8 @@ def write_study() -> str:
     lines += ["", "## Where each variant acts (seeds acting of those finished)", ""]
     lines += ["| variant | " + " | ".join(spec.tasks) + " | meets the shipping rule (Pendulum-v1, seeds 0 and 1) |"]
     lines += ["| --- " * (len(spec.tasks) + 2) + "|", *acting_rows(finished)]
+    lines += ["", f"## Shipping decision: the confirmation ({CONFIRMATION}, {CONFIRMATION_TASK}, final returns)", ""]
+    lines += confirmation_decision(finished)[1]
     lines += ["", "## Final return (mean of the last 3 evaluations): IQM [95% CI]", "", "| task | variant | seeds | IQM |"]
     lines += ["| --- | --- | --- | --- |"]
     for task in spec.tasks:

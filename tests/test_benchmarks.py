@@ -453,6 +453,31 @@ def test_the_shipping_rule_needs_the_constraint_to_act_on_both_pendulum_seeds():
     assert rows["dual"] == "| dual | - | - | - | - | no |"
 
 
+def test_the_shipping_decision_takes_the_best_acting_variant_whose_ci_is_not_wholly_below_the_faithful_one():
+    from benchmarks import constraint_study
+
+    intervals = {
+        "DSAC-E": (500.0, 300.0, 700.0),
+        "DSAC-T": (800.0, 710.0, 900.0),
+        "acts, best": (650.0, 310.0, 1400.0),
+        "acts, lower": (550.0, 320.0, 800.0),
+        "acts, wholly below": (900.0, 100.0, 290.0),  # its IQM is the best, but its CI lies below DSAC-E's
+        "does not act": (990.0, 950.0, 999.0),
+    }
+    eligible = ["acts, best", "acts, lower", "acts, wholly below"]
+    chosen, lines = constraint_study.shipping_decision(eligible, intervals, complete=True)
+    assert chosen == "acts, best"
+    rows = {line.split(" | ")[0].removeprefix("| "): line for line in lines if line.startswith("| ")}
+    assert rows["acts, wholly below"].startswith("| acts, wholly below | yes | 900 [100, 290] | CI wholly below |")
+    assert rows["does not act"].startswith("| does not act | no | 990 [950, 999] | CI wholly above | CI wholly above |")
+    assert "DSAC-E" not in rows  # the faithful cell is the reference, not a candidate
+    assert constraint_study.shipping_decision(["acts, wholly below"], intervals, complete=True)[0] is None
+    assert constraint_study.shipping_decision(eligible, intervals, complete=False) == (
+        None,
+        ["Pending: the confirmation has not finished every run; no decision before it has."],
+    )
+
+
 def test_the_drop_in_audit_binds_sac_to_our_class_after_the_last_import_of_a_test_module():
     source = (
         "import numpy as np\nfrom stable_baselines3 import (\n    PPO,\n    SAC,\n)\n"
