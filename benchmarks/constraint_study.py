@@ -9,8 +9,8 @@ initial states with ``constraint_states="initial"``, or ``-log pi`` without TEC)
 the run against the logged target (with ``budget_schedule="anneal"`` the current budget; the configured one beside
 it), and alpha at the end. A constraint *acts* when that mean lies within
 ``ACTS_WITHIN`` of its target and alpha ends above ``ALPHA_FLOOR`` (the issue's shipping rule, on Pendulum-v1 seeds 0-1).
-The termination incentive is measured on panels S, rho_S and tec_S (Hopper-v4 and Walker2d-v4, which terminate): the
-mean length of the deterministic evaluation episodes at the end of each run.
+The termination incentive is measured on panels S, rho_S, tec_S and tec_confirm (Hopper-v4 and Walker2d-v4, which
+terminate): the mean length of the deterministic evaluation episodes at the end of each run.
 """
 
 import math
@@ -23,7 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from benchmarks.panel import PANELS, Algo, read_rows, result_path, zoo_log_dir
+from benchmarks.panel import PANELS, Algo, keeps_the_constraint, read_rows, result_path, zoo_log_dir
 from benchmarks.report import ci_comparison, completed_runs, final_return, final_scores, iqm_with_ci
 from sb3_tecrl.dsace.dsace import constraint_estimate_key
 
@@ -33,7 +33,13 @@ ALPHA_FLOOR = 1e-4
 LAST_QUARTER = 0.75
 SHIPPING_TASK, SHIPPING_SEEDS = "Pendulum-v1", (0, 1)
 CONFIRMATION, CONFIRMATION_TASK, FAITHFUL = "tec_confirm", "Walker2d-v4", "DSAC-E"
-TERMINATING = (("S", "Hopper-v4"), ("S", "Walker2d-v4"), ("rho_S", "Walker2d-v4"), ("tec_S", "Walker2d-v4"))
+TERMINATING = (
+    ("S", "Hopper-v4"),
+    ("S", "Walker2d-v4"),
+    ("rho_S", "Walker2d-v4"),
+    ("tec_S", "Walker2d-v4"),
+    ("tec_confirm", "Walker2d-v4"),
+)
 REFERENCE = "DSAC-E"  # drawn in every row of the figures
 # the figures' rows: the issue's hypotheses, each with the cells of panel tec_tune that test it
 HYPOTHESES = {
@@ -53,9 +59,8 @@ HYPOTHESES = {
 
 def estimate_key(algo: Algo) -> str:
     """:return: the logged column of the estimate that the algorithm's temperature follows"""
-    overrides = dict(algo.overrides)
-    tec, states = overrides.get("trajectory_entropy_constraint", True), overrides.get("constraint_states", "replay")
-    return "train/" + constraint_estimate_key(tec, states)
+    states = dict(algo.overrides).get("constraint_states", "replay")
+    return "train/" + constraint_estimate_key(keeps_the_constraint(algo), states)
 
 
 def constraint_state(train: list[dict[str, float]], key: str, budget_steps: int) -> dict[str, float]:

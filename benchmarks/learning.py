@@ -15,7 +15,9 @@ storage, a SQLite file here by default, any RDB server's URL to share the panel 
 process with one torch thread (two processes with two threads on
 two cores thrash). Every run measures its CPU time (seconds of one core, evaluations excluded) and wall time.
 ``status`` lists the runs still to do with an estimate of their CPU time (from the finished runs' measured cost);
-``report`` draws the curves and tables (``benchmarks.report``).
+``report`` draws the curves and tables (``benchmarks.report``). ``run`` refuses to start when ``sb3_tecrl`` comes from
+another checkout than this one (an editable install elsewhere): from a ``git worktree``, run it in the worktree's folder
+with ``SB3_TECRL_NO_ZOO_HOOK=1``.
 """
 
 import argparse
@@ -316,6 +318,27 @@ def write_run_info(panel: str, task: str, algo: str, seed: int, clock: RunClock,
     result_path(task, algo, seed, "_run", panel).with_suffix(".json").write_text(json.dumps(info, indent=1) + "\n")
 
 
+def check_the_package_is_this_checkouts() -> None:
+    """
+    Refuse to run a panel when ``sb3_tecrl`` is imported from another checkout than this one: a run would record this
+    checkout's commit but train with the other's code. An editable install of another checkout does that: its RL
+    Zoo hook (``sb3_tecrl_zoo.pth``) imports the package at interpreter start, before the current folder is searched
+    (a panel run from a ``git worktree`` beside the edited checkout picked up its changed defaults that way).
+
+    :raises SystemExit: saying where the package comes from and how to run this checkout's
+    """
+    import sb3_tecrl
+
+    package, checkout = Path(sb3_tecrl.__file__).resolve().parent, ROOT.parent.resolve()
+    if package.parent != checkout:
+        raise SystemExit(
+            f"sb3_tecrl is imported from {package}, not from this checkout ({checkout}): a run would record this "
+            "checkout's commit and train with the other's code. Run from this checkout's folder with "
+            f"SB3_TECRL_NO_ZOO_HOOK=1 (the installed RL Zoo hook imports the other at start), or install this one "
+            f"(pip install -e {checkout})."
+        )
+
+
 def git_commit() -> str:
     """:return: the checkout's commit, with ``-dirty`` when ``sb3_tecrl/`` or ``benchmarks/`` has uncommitted changes"""
 
@@ -436,6 +459,7 @@ def main() -> None:
         )
         print(f"\n{len(queue) - len(rows)} of {len(queue)} runs finished, {spent:.1f} CPU hours spent; left: {estimate}")
         return
+    check_the_package_is_this_checkouts()
     storage = args.storage or default_storage()
     study = open_queue(args.panel, storage, args.heartbeat, args.grace)
     print(f"queue {study.study_name} at {storage}: {enqueue(study, queue)} run(s) added", flush=True)
@@ -452,6 +476,7 @@ def main() -> None:
 def worker(panel: str, storage: str, heartbeat: int, grace: int) -> None:
     """One worker process (one torch thread): trains the queue's runs until nothing waits and nothing runs."""
     th.set_num_threads(1)
+    check_the_package_is_this_checkouts()  # a spawned worker imports afresh
     work(open_queue(panel, storage, heartbeat, grace), run_one, poll_seconds=min(10.0, heartbeat))
 
 

@@ -49,6 +49,7 @@ the same evaluations in the RL Zoo's layout, ``<panel dir>/zoo/<algo folder>/<ta
 """
 
 import csv
+import inspect
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ from stable_baselines3 import SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from sb3_tecrl import DSACE, DSACT
+from sb3_tecrl.zoo.hyperparams import algorithm_kwargs, hyperparams_path
 
 ROOT = Path(__file__).resolve().parent
 RUNS = ROOT / "runs"
@@ -150,8 +152,11 @@ SHORT_TASKS = {
     "Hopper-v4": Task("Hopper-v4", budget=30_000, eval_freq=3_000, learning_starts=1_000),
 }
 WO_TEC = (("trajectory_entropy_constraint", False),)
+# DSAC-E with the paper's trajectory entropy constraint: what every panel's "DSAC-E" cell on the ``dsace`` zoo file ran
+# before 0.2.0, when that file (and the class) moved to the per-step form ("w/o TEC") by the constraint study's rule
+WITH_TEC = (("trajectory_entropy_constraint", True),)
 SHORT_ALGOS = {
-    "DSAC-E": Algo(DSACE, "dsace", zoo_folder="dsace"),
+    "DSAC-E": Algo(DSACE, "dsace", WITH_TEC, zoo_folder="dsace"),
     "DSAC-E w/o TEC": Algo(DSACE, "dsace", WO_TEC, "dsace-wo-tec"),
     "DSAC-T": Algo(DSACT, "dsact", zoo_folder="dsact"),
     "SAC": Algo(SAC, "sac"),
@@ -168,6 +173,18 @@ PAPER_ALGOS = {
 }
 
 
+def keeps_the_constraint(algo: Algo) -> bool:
+    """
+    :return: whether the cell is DSAC-E with its trajectory entropy constraint (the one with diagnostics to draw): its
+        override, else its zoo file's ``default`` entry, else the class default
+    """
+    if algo.cls is not DSACE:
+        return False
+    overrides = {**algorithm_kwargs(hyperparams_path(algo.zoo_name), "default"), **dict(algo.overrides)}
+    default = inspect.signature(DSACE).parameters["trajectory_entropy_constraint"].default
+    return bool(overrides.get("trajectory_entropy_constraint", default))
+
+
 def rho_panel(folder: str, task: Task, regime: str, algos: dict[str, Algo], also: tuple[str, ...] = ()) -> Panel:
     """
     A rho panel: DSAC-E with rho = 1 against the shipped rho = 20 on a Walker2d task, whose runs (and those of ``also``)
@@ -182,7 +199,7 @@ def rho_panel(folder: str, task: Task, regime: str, algos: dict[str, Algo], also
     dsace = algos["DSAC-E"]
     cells = {
         "DSAC-E rho=20": replace(dsace, same_as=(regime, "DSAC-E")),
-        "DSAC-E rho=1": Algo(DSACE, dsace.zoo_name, (("rho", 1.0),), f"{dsace.zoo_name}-rho1"),
+        "DSAC-E rho=1": Algo(DSACE, dsace.zoo_name, (*dsace.overrides, ("rho", 1.0)), f"{dsace.zoo_name}-rho1"),
     }
     cells |= runs_of(regime, algos, also)
     return Panel(folder, {task.env_id: task}, cells, reference="DSAC-E rho=20")
@@ -193,9 +210,9 @@ def runs_of(regime: str, algos: dict[str, Algo], names: tuple[str, ...]) -> dict
     return {name: replace(algos[name], same_as=(regime, name)) for name in names}
 
 
-BF16_ALGO = Algo(DSACE, "dsace", (("matmul_precision", "bfloat16"),), "dsace-bf16")
+BF16_ALGO = Algo(DSACE, "dsace", (*WITH_TEC, ("matmul_precision", "bfloat16")), "dsace-bf16")
 # the learning check of the compiled step (issue 29): bfloat16 (today's default) through torch.compile
-COMPILED_ALGO = Algo(DSACE, "dsace", (("matmul_precision", "bfloat16"), ("compile_update", True)), "dsace-compiled")
+COMPILED_ALGO = Algo(DSACE, "dsace", (*WITH_TEC, ("matmul_precision", "bfloat16"), ("compile_update", True)), "dsace-compiled")
 
 
 # compile_update="auto" became DSACE's default on 2026-12-02, after panels P300 and tec_tune had started: their
@@ -209,8 +226,11 @@ def eager_step(algo: Algo) -> Algo:
 
 
 def dsace_variant(name: str, *overrides: tuple[str, Any]) -> Algo:
-    """:return: DSAC-E's shipped zoo settings with ``overrides``, its zoo logs under ``dsace-<name>``"""
-    return Algo(DSACE, "dsace", overrides, f"dsace-{name}")
+    """
+    :return: DSAC-E's ``dsace`` zoo settings with the trajectory entropy constraint (the shipped DSAC-E when the study
+        ran) and ``overrides`` (which may turn it off), its zoo logs under ``dsace-<name>``
+    """
+    return Algo(DSACE, "dsace", (*WITH_TEC, *overrides), f"dsace-{name}")
 
 
 def study_cell(name: str, *overrides: tuple[str, Any]) -> Algo:

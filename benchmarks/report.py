@@ -34,7 +34,7 @@ from rliable import metrics
 
 from benchmarks.diagnostics import plot_run
 from benchmarks.machine import has_native_bfloat16
-from benchmarks.panel import PANELS, Algo, read_rows, result_path
+from benchmarks.panel import PANELS, Algo, keeps_the_constraint, read_rows, result_path
 from sb3_tecrl import DSACE
 
 SEEDS_MAX = 10
@@ -57,11 +57,6 @@ def completed_runs(task: str, panel: str = "short") -> Runs:
             if rows and rows[-1]["timesteps"] == budget:
                 runs.setdefault(algo, []).append(rows)
     return runs
-
-
-def keeps_the_constraint(algo: Algo) -> bool:
-    """:return: whether the algorithm is DSAC-E with its trajectory-entropy constraint (the one with diagnostics to draw)"""
-    return algo.cls is DSACE and dict(algo.overrides).get("trajectory_entropy_constraint", True)
 
 
 def final_return(rows: list[dict[str, float]]) -> float:

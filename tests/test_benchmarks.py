@@ -453,6 +453,33 @@ def test_the_shipping_rule_needs_the_constraint_to_act_on_both_pendulum_seeds():
     assert rows["dual"] == "| dual | - | - | - | - | no |"
 
 
+def test_a_panel_refuses_to_run_with_the_package_of_another_checkout(monkeypatch, tmp_path):
+    import sb3_tecrl
+
+    learning.check_the_package_is_this_checkouts()  # this checkout's package: no error
+    other = tmp_path / "other" / "sb3_tecrl" / "__init__.py"
+    monkeypatch.setattr(sb3_tecrl, "__file__", str(other))
+    with pytest.raises(SystemExit, match=r"sb3_tecrl is imported from .*other.*SB3_TECRL_NO_ZOO_HOOK=1"):
+        learning.check_the_package_is_this_checkouts()
+
+
+def test_every_panels_dsac_e_cells_keep_the_constraint_they_ran_with_after_the_default_changed():
+    # DSACE's default and the dsace zoo file moved to the per-step form ("w/o TEC") in 0.2.0: a panel's cells must rerun
+    # what they ran, so only the cells named "w/o TEC" run without the trajectory entropy constraint
+    dsace_cells = [
+        (name, algo_name, algo)
+        for name, spec in panel.PANELS.items()
+        for algo_name, algo in spec.algos.items()
+        if algo.cls is DSACE
+    ]
+    assert len(dsace_cells) > 20
+    for name, algo_name, algo in dsace_cells:
+        assert panel.keeps_the_constraint(algo) == ("w/o TEC" not in algo_name), (name, algo_name)
+    assert not panel.keeps_the_constraint(panel.Algo(DSACE, "dsace")) and panel.keeps_the_constraint(
+        panel.Algo(DSACE, "dsace_paper")
+    )
+
+
 def test_the_shipping_decision_takes_the_best_acting_variant_whose_ci_is_not_wholly_below_the_faithful_one():
     from benchmarks import constraint_study
 

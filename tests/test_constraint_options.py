@@ -16,7 +16,9 @@ TINY = dict(net_arch=[16])
 
 
 def trained(**kwargs) -> DSACE:
+    """A model after 30 steps, with the paper's trajectory entropy constraint unless ``kwargs`` turn it off."""
     params = dict(learning_starts=20, batch_size=16, buffer_size=2_000, policy_kwargs=dict(TINY), seed=0, device="cpu")
+    params["trajectory_entropy_constraint"] = True
     model = DSACE("MlpPolicy", "Pendulum-v1", **{**params, **kwargs})
     model.learn(30)
     return model

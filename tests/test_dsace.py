@@ -26,6 +26,8 @@ TINY = dict(net_arch=[16, 16])
 def make_model(algo=DSACE, env="Pendulum-v1", **kwargs) -> DSACE:
     # no training inside learn() unless asked: tests call train() themselves
     params = dict(learning_starts=10_000, batch_size=32, policy_kwargs=TINY, seed=0, device="cpu")
+    if algo is DSACE:  # the paper's trajectory entropy constraint, whose maths these tests check; the default's form is
+        params["trajectory_entropy_constraint"] = True  # tested by name (test_defaults_follow_the_spec...)
     params.update(kwargs)
     return algo("MlpPolicy", env, **params)
 
@@ -82,14 +84,16 @@ def test_unbounded_action_space_is_rejected():
     [
         (dict(rho=0.0), "rho must be a number > 0"),
         (dict(rho=-1.0), "rho must be a number > 0"),
-        (dict(gamma=1.0), "entropy_budget"),
-        (dict(entropy_budget=float("nan")), "finite"),
-        (dict(entropy_budget=float("inf")), "finite"),
-        (dict(separate_entropy_critic=False), "needs the entropy critic"),
+        (dict(gamma=1.0, trajectory_entropy_constraint=True), "entropy_budget"),
+        (dict(entropy_budget=float("nan"), trajectory_entropy_constraint=True), "finite"),
+        (dict(entropy_budget=float("inf"), trajectory_entropy_constraint=True), "finite"),
+        # a budget without the constraint (the default since 0.2.0) would be ignored: an error, not a silent run
+        (dict(entropy_budget=-10.0), "needs trajectory_entropy_constraint=True"),
+        (dict(separate_entropy_critic=False, trajectory_entropy_constraint=True), "needs the entropy critic"),
         (dict(policy_delay=0), "policy_delay"),
         (dict(entropy_units="nats"), "entropy_units must be 'env'"),
         (dict(warmup_actions="random"), "warmup_actions must be 'uniform'"),
-        (dict(constraint_states="initial", trajectory_entropy_constraint=False), "set trajectory_entropy_constraint=True"),
+        (dict(constraint_states="initial"), "set trajectory_entropy_constraint=True"),
     ],
 )
 def test_invalid_hyperparameters_fail_before_anything_is_built(kwargs, message, monkeypatch):
@@ -202,9 +206,19 @@ def test_defaults_follow_the_spec_except_the_two_set_for_sb3s_regime():
     assert isinstance(model.critic.q_net.activation, th.nn.GELU)
     assert [m.out_features for m in model.actor.latent_pi if isinstance(m, th.nn.Linear)] == [256, 256, 256]
     assert (model.actor.log_std_min, model.actor.log_std_max) == (-20.0, 0.5)
-    # Pendulum: H0 = -1, environment units (c = log 2 is in the log-probabilities), budget rho * H0 / (1 - gamma)
+    # Pendulum: H0 = -1, environment units (c = log 2 is in the log-probabilities)
     assert (model.entropy_units, model.log_prob_shift) == ("env", pytest.approx(math.log(2.0)))
-    assert model.temperature_target == pytest.approx(-1.0 / 0.01)
+    # since 0.2.0 the entropy critic with the per-step target rho * H0 (the paper's "w/o TEC", shipped by the
+    # constraint study's rule), as in the dsace zoo file; the paper's budget rho * H0 / (1 - gamma) with TEC, as in
+    # dsace_paper's
+    assert model.separate_entropy_critic and not model.trajectory_entropy_constraint
+    assert model.temperature_target == pytest.approx(-1.0) and model._estimate_key() == "entropy"
+    paper = DSACE("MlpPolicy", "Pendulum-v1", trajectory_entropy_constraint=True, device="cpu")
+    assert paper.temperature_target == pytest.approx(-1.0 / 0.01)
+    assert [
+        hyperparams_entry(hyperparams_path(name), "Walker2d-v4")["trajectory_entropy_constraint"]
+        for name in ("dsace", "dsace_paper")
+    ] == [False, True]
     assert model.warmup_actions == "uniform"
     # DSAC-T: two reward critics only and the per-step target H0
     dsact = DSACT("MlpPolicy", "Pendulum-v1", device="cpu")
@@ -231,12 +245,6 @@ def test_rho_scales_the_budget_and_tec_off_uses_the_step_target():
     # a float target_entropy is in SB3 units: H0 = -3 + c; budget H0 / (1 - gamma), or (H0 - c) / (1 - gamma) = -3 / 0.1
     assert make_model(target_entropy=-3.0, gamma=0.9).temperature_target == pytest.approx((-3.0 + math.log(2.0)) / 0.1)
     assert make_model(target_entropy=-3.0, gamma=0.9, entropy_units="sb3").temperature_target == pytest.approx(-30.0)
-
-
-def test_an_entropy_budget_without_tec_warns_that_it_is_ignored():
-    with pytest.warns(UserWarning, match="ignored"):
-        model = make_model(trajectory_entropy_constraint=False, entropy_budget=-10.0)
-    assert model.temperature_target == pytest.approx(-1.0)
 
 
 def test_rho_without_tec_scales_the_per_step_target():

@@ -23,6 +23,7 @@ BOX = spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
 def quick(env: gym.Env | DummyVecEnv | str, **kwargs) -> DSACE:
     params = dict(
         constraint_states="initial",
+        trajectory_entropy_constraint=True,
         learning_starts=10,
         batch_size=8,
         buffer_size=500,
@@ -228,9 +229,9 @@ def test_save_and_load_keep_the_option_and_the_initial_states(tmp_path):
 
 
 def test_resume_equals_an_uninterrupted_run_with_initial_states(tmp_path):
-    uninterrupted = trained(DSACE, clock_envs(2), steps=100, constraint_states="initial")
+    uninterrupted = trained(DSACE, clock_envs(2), steps=100, constraint_states="initial", trajectory_entropy_constraint=True)
     uninterrupted.learn(100, reset_num_timesteps=False)
-    first_half = trained(DSACE, clock_envs(2), steps=100, constraint_states="initial")
+    first_half = trained(DSACE, clock_envs(2), steps=100, constraint_states="initial", trajectory_entropy_constraint=True)
     first_half.save(tmp_path / "model")
     first_half.save_replay_buffer(tmp_path / "buffer")
     resumed = DSACE.load(tmp_path / "model", env=clock_envs(2), device="cpu")
@@ -258,7 +259,7 @@ def test_initial_states_need_a_box_observation_space():
     env = gym.make("Pendulum-v1")
     env.observation_space = spaces.Dict({"state": env.observation_space})
     with pytest.raises(ValueError, match="constraint_states='initial' supports Box observation spaces"):
-        DSACE("MultiInputPolicy", env, constraint_states="initial", device="cpu")
+        DSACE("MultiInputPolicy", env, constraint_states="initial", trajectory_entropy_constraint=True, device="cpu")
 
 
 def test_dsact_does_not_take_constraint_states():

@@ -94,8 +94,12 @@ class DSACE(OffPolicyAlgorithm):
     Mind Your Entropy: From Maximum Entropy to Trajectory Entropy-Constrained RL, https://arxiv.org/abs/2511.11592,
     built on DSAC-T (https://arxiv.org/abs/2310.05858). DSAC-E learns twin Gaussian reward critics with DSAC-T's three
     refinements and no entropy in their target, an entropy critic ``Q_e`` (expected discounted future policy entropy),
-    and an actor that maximises ``Q_r + alpha * (-log pi + Q_e)``. The temperature ``alpha`` is tuned so that the
-    trajectory entropy ``-log pi + Q_e`` meets the budget ``rho * H0 / (1 - gamma)``.
+    and an actor that maximises ``Q_r + alpha * (-log pi + Q_e)``. With the trajectory entropy constraint
+    (``trajectory_entropy_constraint=True``, the paper's, and the ``dsace_paper`` zoo file's) the temperature ``alpha``
+    is tuned so that the trajectory entropy ``-log pi + Q_e`` meets the budget ``rho * H0 / (1 - gamma)``. The default
+    (since 0.2.0, and the ``dsace`` zoo file's) is the paper's "w/o TEC" form: alpha tuned so that ``-log pi`` meets the
+    per-step target ``rho * H0``, the only form whose constraint acted in the constraint study (docs:
+    benchmarks/constraint_study), which chose it by its shipping rule.
     Both switches off give DSAC-T (see :class:`sb3_tecrl.DSACT`).
 
     Entropies are in the environment's units by default, as in the paper and the official code
@@ -154,8 +158,9 @@ class DSACE(OffPolicyAlgorithm):
         ``"policy"`` (the initial stochastic policy, as in the official DSAC-T code)
     :param separate_entropy_critic: reward-entropy separation (RES): learn ``Q_e`` and keep entropy out of the reward
         critics' target. Off: the soft Bellman target of DSAC-T.
-    :param trajectory_entropy_constraint: trajectory entropy constraint (TEC): tune alpha on ``-log pi + Q_e``
-        against the budget. Off: tune it on ``-log pi`` against the per-step target. Needs
+    :param trajectory_entropy_constraint: trajectory entropy constraint (TEC, the paper's): tune alpha on
+        ``-log pi + Q_e`` against the budget. Off (the default since 0.2.0, the paper's "w/o TEC"): tune it on
+        ``-log pi`` against the per-step target ``rho * H0``; the entropy critic still shapes the actor. Needs
         ``separate_entropy_critic``.
     :param constraint_states: the states at which TEC measures the trajectory entropy ``-log pi(a|s) + Q_e(s, a)``
         (``a ~ pi(.|s)``) that it holds to the budget: ``"replay"`` (the paper's) the replayed batch's states, a mean
@@ -267,7 +272,7 @@ class DSACE(OffPolicyAlgorithm):
         entropy_units: str = "env",
         warmup_actions: str = "uniform",
         separate_entropy_critic: bool = True,
-        trajectory_entropy_constraint: bool = True,
+        trajectory_entropy_constraint: bool = False,
         constraint_states: str = "replay",
         policy_delay: int = 1,
         target_update_interval: int = 1,
@@ -1068,10 +1073,11 @@ def _check_hyperparameters(
             "pass an explicit entropy_budget, or set trajectory_entropy_constraint=False."
         )
     if not trajectory_entropy_constraint and entropy_budget is not None:
-        warnings.warn(
-            f"entropy_budget={entropy_budget} only sets the trajectory budget, which is not used with "
-            "trajectory_entropy_constraint=False (alpha is tuned to the per-step target rho * H0): it is ignored.",
-            stacklevel=3,
+        raise ValueError(
+            f"entropy_budget={entropy_budget} sets the trajectory entropy budget, which needs "
+            "trajectory_entropy_constraint=True (the paper's DSAC-E); without it (the default since 0.2.0) alpha is tuned "
+            "to the per-step target rho * H0. Pass trajectory_entropy_constraint=True with entropy_budget, or drop "
+            "entropy_budget."
         )
     if trajectory_entropy_constraint and not separate_entropy_critic:
         raise ValueError(
