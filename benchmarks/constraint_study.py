@@ -33,6 +33,7 @@ ALPHA_FLOOR = 1e-4
 LAST_QUARTER = 0.75
 SHIPPING_TASK, SHIPPING_SEEDS = "Pendulum-v1", (0, 1)
 CONFIRMATION, CONFIRMATION_TASK, FAITHFUL = "tec_confirm", "Walker2d-v4", "DSAC-E"
+VERDICT_WORDS = {"higher": "CI wholly above", "lower": "CI wholly below", "overlapping": "overlapping"}  # ci_comparison's
 TERMINATING = (
     ("S", "Hopper-v4"),
     ("S", "Walker2d-v4"),
@@ -187,16 +188,14 @@ def shipping_decision(
     return chosen, lines
 
 
-VERDICT_WORDS = {"higher": "CI wholly above", "lower": "CI wholly below", "overlapping": "overlapping"}
-
-
 def confirmation_decision(finished: FinishedRuns) -> tuple[str | None, list[str]]:
     """:return: :func:`shipping_decision` on panel ``tec_confirm``'s result files"""
     spec = PANELS[CONFIRMATION]
     runs = completed_runs(CONFIRMATION_TASK, CONFIRMATION)
     complete = all(len(runs.get(algo, [])) == len(spec.seeds) for algo in spec.algos)
     scores = {algo: values.reshape(-1, 1) for algo, values in final_scores(runs).items()}
-    eligible = [algo for algo in spec.algos if meets_shipping_rule(acting_runs(finished), algo)]
+    acting = acting_runs(finished)
+    eligible = [algo for algo in spec.algos if meets_shipping_rule(acting, algo)]
     return shipping_decision(eligible, iqm_with_ci(scores) if complete else {}, complete)
 
 

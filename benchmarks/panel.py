@@ -49,6 +49,7 @@ the same evaluations in the RL Zoo's layout, ``<panel dir>/zoo/<algo folder>/<ta
 """
 
 import csv
+import functools
 import inspect
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -180,9 +181,15 @@ def keeps_the_constraint(algo: Algo) -> bool:
     """
     if algo.cls is not DSACE:
         return False
-    overrides = {**algorithm_kwargs(hyperparams_path(algo.zoo_name), "default"), **dict(algo.overrides)}
+    overrides = {**zoo_default_entry(algo.zoo_name), **dict(algo.overrides)}
     default = inspect.signature(DSACE).parameters["trajectory_entropy_constraint"].default
     return bool(overrides.get("trajectory_entropy_constraint", default))
+
+
+@functools.cache
+def zoo_default_entry(zoo_name: str) -> dict[str, Any]:
+    """:return: the ``default`` entry of one of our zoo files, read once (the reports ask it for every run's row)"""
+    return algorithm_kwargs(hyperparams_path(zoo_name), "default")
 
 
 def rho_panel(folder: str, task: Task, regime: str, algos: dict[str, Algo], also: tuple[str, ...] = ()) -> Panel:
