@@ -21,9 +21,11 @@ Speed of DSAC-E and DSAC-T against SB3's SAC, sb3-contrib's TQC and, when ``sbx-
   loop), and ``torch.profiler``'s operators of DSAC-E's ``train()`` (Hopper shapes; the compiled step's generated
   kernels by name), with each step's time per group of operators (matrix products, kernels with a GELU, optimizers and
   target updates, the rest);
-- ``levers`` (one thread): the compiled DSAC-E step (Hopper shapes) against the same step with one lever more, each
-  timed in ``--rounds`` paired bursts of ``LEVER_STEPS`` gradient steps (median speed ratio, 95% bootstrap interval):
-  the optimizer steps through ``torch.compile`` too; inductor's ``max_autotune`` with its C++ GEMM template (products
+- ``levers`` (one thread): the compiled DSAC-E step (Hopper shapes) against the same step with one lever more or
+  less, each timed in ``--rounds`` paired bursts of ``LEVER_STEPS`` gradient steps (median speed ratio, 95% bootstrap
+  interval): one lever less, the critics' output layers computing ``x @ weight`` instead of the transposed product
+  (what the kept layout buys, :class:`~sb3_tecrl.common.torch_layers.EnsembleLinear`'s ``transposed``); one more, the
+  optimizer steps through ``torch.compile`` too; inductor's ``max_autotune`` with its C++ GEMM template (products
   with the elementwise work around them fused in, timed against ATen's); GELU's tanh approximation
   (:class:`TanhApproximateGELU`, a change of the network's function, at most 4.7e-4 from the exact GELU: measured to
   know what an approximation would buy, not a candidate default); and inductor calling ATen's GELU kernels
@@ -78,7 +80,7 @@ from stable_baselines3.common.logger import configure
 import sb3_tecrl
 from benchmarks.machine import cpu_description
 from sb3_tecrl import DSACE, DSACT
-from sb3_tecrl.common.torch_layers import bfloat16_matmul_supported
+from sb3_tecrl.common.torch_layers import EnsembleLinear, bfloat16_matmul_supported
 
 DSACE_DEFAULT_PRECISION = inspect.signature(DSACE).parameters["matmul_precision"].default
 
@@ -472,6 +474,19 @@ class TanhApproximateGELU(th.nn.GELU):
         super().__init__(approximate="tanh")
 
 
+def with_plain_output_products(factory: Callable[..., BaseAlgorithm]) -> Callable[..., BaseAlgorithm]:
+    """:return: the factory with the critics' output layers computing ``x @ weight`` (not transposed)"""
+
+    def plain(env: gym.Env, **kwargs: Any) -> BaseAlgorithm:
+        model = factory(env, **kwargs)
+        for module in model.policy.modules():
+            if isinstance(module, EnsembleLinear):
+                module.transposed = False
+        return model
+
+    return plain
+
+
 def levers_worker(rounds: int) -> None:
     """Print (JSON) the speed of the compiled DSAC-E step with each lever, against the step without it."""
     from torch._inductor import config as inductor_config
@@ -479,6 +494,7 @@ def levers_worker(rounds: int) -> None:
     th.set_num_threads(1)
     compiled = with_kwargs(algorithms()["DSACE"], compile_update=True)
     models = {"compiled step": ready_to_train(compiled, "Hopper", LEVER_STEPS)}
+    models["- output products transposed"] = ready_to_train(with_plain_output_products(compiled), "Hopper", LEVER_STEPS)
     models["+ optimizers compiled"] = with_compiled_optimizers(ready_to_train(compiled, "Hopper", LEVER_STEPS))
     # inductor's own C++ GEMM kernels (AMX micro-kernels where the CPU has them) with the elementwise work around a
     # product fused into it, chosen against ATen's products by timing them (compiled in the first train() call)
@@ -670,7 +686,7 @@ def main() -> None:
             sections.append(title + "\n\n" + limit_table(row))
             print(sections[-1], flush=True)
         if row["measure"] == "levers":
-            title = "**levers, one thread: train() on Hopper shapes, the compiled DSAC-E step with one lever more**"
+            title = "**levers, one thread: train() on Hopper shapes, the compiled DSAC-E step with one lever more or less**"
             sections.append(title + "\n\n" + levers_table(row))
             print(sections[-1], flush=True)
         if row["measure"] == "profile":

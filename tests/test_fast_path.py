@@ -31,9 +31,11 @@ def separate_mlps(ensemble: EnsembleMLP) -> list[nn.Sequential]:
     return mlps
 
 
-def test_ensemble_matches_separate_mlps_forward_and_backward():
+@pytest.mark.parametrize("net_arch", [[16, 16], []])
+def test_ensemble_matches_separate_mlps_forward_and_backward(net_arch):
+    """With hidden layers the output layer computes its product transposed; without, on the shared 2-D input."""
     th.manual_seed(0)
-    ensemble = EnsembleMLP(3, 6, 2, [16, 16], nn.GELU)
+    ensemble = EnsembleMLP(3, 6, 2, net_arch, nn.GELU)
     reference = separate_mlps(ensemble)
     x = th.randn(32, 6, requires_grad=True)
     out = ensemble(x)
@@ -174,9 +176,12 @@ def test_bfloat16_hidden_matmuls_match_float32_within_bfloat16_tolerance():
         assert relative_error(param.grad, reference.grad) < 3e-2
 
 
-def test_output_layer_stays_float32():
+def test_output_layer_stays_float32_and_computes_its_product_transposed():
     mlp = EnsembleMLP(3, 6, 2, [16, 16], nn.GELU, hidden_matmul_dtype=th.bfloat16)
     assert [layer.matmul_dtype for layer in mlp.layers] == [th.bfloat16, th.bfloat16, None]
+    assert [layer.transposed for layer in mlp.layers] == [False, False, True]
+    out = mlp(th.randn(5, 6))
+    assert out.shape == (3, 5, 2) and out.mT.is_contiguous()  # the transposed product's view
 
 
 @pytest.mark.parametrize("algo", [DSACE, DSACT])
