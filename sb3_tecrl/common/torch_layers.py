@@ -19,10 +19,9 @@ class EnsembleLinear(nn.Module):
     optimizer's state stay in the weights' dtype.
 
     With ``transposed``, a batched input computes the transposed product ``(weight^T x^T)^T``: the same sums, laid out
-    for the batched product kernels' fast path when the output is narrow (the critics' two outputs: on an AMD EPYC
-    with one thread, ``x @ weight`` with a float32 ``weight`` of two columns, batch 256, took 2.4x the transposed
-    product's time forward and backward; the whole step: ``python -m benchmarks.speed --measures levers``). The output
-    is then a transposed view.
+    for the batched product kernels' fast path when the output is narrow: the critics' two outputs, where ``x @ weight``
+    with a float32 ``weight`` of two columns takes a slow path of torch's CPU kernels (what it buys the whole step:
+    ``python -m benchmarks.speed --measures levers``). The output is then a transposed view.
 
     :param n_members: number of independent layers
     :param in_features: input size
