@@ -20,7 +20,8 @@ Speed of DSAC-E and DSAC-T against SB3's SAC, sb3-contrib's TQC and, when ``sbx-
   policy, env step, buffer) on Hopper-v4, the time of ``predict()`` for one observation (the acting step of that
   loop), and ``torch.profiler``'s operators of DSAC-E's ``train()`` (Hopper shapes; the compiled step's generated
   kernels by name), with each step's time per group of operators (matrix products, kernels with a GELU, optimizers and
-  target updates, the rest);
+  target updates, the rest), and the default's slowest products one by one as the kernels receive them (shapes,
+  strides, dtype; each call timed at the dispatcher), where a product on a slow path shows by its GFLOP/s;
 - ``levers`` (one thread): the compiled DSAC-E step (Hopper shapes) against the same step with one lever more or
   less, each timed in ``--rounds`` paired bursts of ``LEVER_STEPS`` gradient steps (median speed ratio, 95% bootstrap
   interval): one lever less, the critics' output layers computing ``x @ weight`` instead of the transposed product
@@ -255,10 +256,15 @@ def with_kwargs(factory: Callable[..., BaseAlgorithm], **fixed: Any) -> Callable
 MATRIX_PRODUCTS = ("mm", "bmm", "addmm", "baddbmm")
 
 
-def recorded_products(model: BaseAlgorithm) -> list[tuple[str, tuple[int, ...], tuple[int, ...], th.dtype]]:
+Product = tuple[str, tuple[int, ...], tuple[int, ...], th.dtype]
+
+
+def dispatched_products(model: BaseAlgorithm, steps: int = 1, timed: bool = False) -> list[dict[str, Any]]:
     """
-    :return: the matrix products of one gradient step of ``model`` (``train(1)``), as (operator, shape of the first
-        factor, shape of the second, dtype), recorded at the dispatcher (forward and backward)
+    :param timed: time each product's call (seconds in ``"seconds"``; else 0)
+    :return: the matrix products of ``steps`` gradient steps of ``model`` (``train(steps)``), recorded at the
+        dispatcher (forward and backward; the compiled step's extern products too) as the kernels receive them: operator,
+        each factor's shape and strides, dtype
     """
     from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -267,14 +273,42 @@ def recorded_products(model: BaseAlgorithm) -> list[tuple[str, tuple[int, ...], 
     class Recorder(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
             name = func.overloadpacket.__name__
-            if name in MATRIX_PRODUCTS:
-                left, right = args[-2:]
-                products.append((name, tuple(left.shape), tuple(right.shape), left.dtype))
-            return func(*args, **(kwargs or {}))
+            if name not in MATRIX_PRODUCTS:
+                return func(*args, **(kwargs or {}))
+            start = time.perf_counter()
+            out = func(*args, **(kwargs or {}))
+            left, right = args[-2:]
+            products.append(dict(operator=name, left=tuple(left.shape), right=tuple(right.shape), dtype=left.dtype,
+                                 strides=(left.stride(), right.stride()),
+                                 seconds=time.perf_counter() - start if timed else 0.0))  # fmt: skip
+            return out
 
     with Recorder():
-        model.train(gradient_steps=1, batch_size=BATCH_SIZE)
+        model.train(gradient_steps=steps, batch_size=BATCH_SIZE)
     return products
+
+
+def recorded_products(model: BaseAlgorithm) -> list[Product]:
+    """:return: the matrix products of one gradient step of ``model`` as (operator, factor shapes, dtype)"""
+    return [(row["operator"], row["left"], row["right"], row["dtype"]) for row in dispatched_products(model)]
+
+
+def timed_product_rows(model: BaseAlgorithm, steps: int, shown: int = 10) -> list[list[Any]]:
+    """
+    :return: the products of ``steps`` gradient steps grouped by operator, shapes, strides and dtype, slowest first
+        (the ``shown`` slowest): [description, calls per step, ms per step, GFLOP/s], to find a product on a slow path
+    """
+    groups: dict[str, list[float]] = {}
+    for row in dispatched_products(model, steps, timed=True):
+        left, right = row["strides"]
+        key = f"{row['operator']} {row['left']} strides {left} @ {row['right']} strides {right}, {dtype_name(row['dtype'])}"
+        flops = product_flops([(row["operator"], row["left"], row["right"], row["dtype"])])
+        calls, seconds, total_flops = groups.get(key, (0, 0.0, 0.0))
+        groups[key] = [calls + 1, seconds + row["seconds"], total_flops + flops]
+    rows = [
+        [key, calls / steps, 1e3 * seconds / steps, flops / seconds / 1e9] for key, (calls, seconds, flops) in groups.items()
+    ]
+    return sorted(rows, key=lambda row: -row[2])[:shown]
 
 
 def best_seconds(function: Callable[[], Any], calls: int = 50, before: Callable[[], Any] | None = None) -> float:
@@ -297,9 +331,7 @@ def best_seconds(function: Callable[[], Any], calls: int = 50, before: Callable[
 COLD_PASS_MB = 32  # a pass over this much memory before each timed product leaves its factors out of the caches
 
 
-def product_seconds(
-    products: list[tuple[str, tuple[int, ...], tuple[int, ...], th.dtype]], dtype: th.dtype, cold: bool = False
-) -> float:
+def product_seconds(products: list[Product], dtype: th.dtype, cold: bool = False) -> float:
     """
     :param cold: time each call after a pass over ``COLD_PASS_MB`` of other memory (as in a step, where the kernels
         between two products stream their own tensors), instead of with its factors in the caches
@@ -314,7 +346,7 @@ def product_seconds(
     return total
 
 
-def product_flops(products: list[tuple[str, tuple[int, ...], tuple[int, ...], th.dtype]]) -> float:
+def product_flops(products: list[Product]) -> float:
     """:return: floating-point operations (2 per multiply-add) of ``products``"""
     return sum(2.0 * math.prod(left) * right[-1] for _, left, right, _ in products)
 
@@ -408,9 +440,11 @@ def profile_worker(steps: int) -> None:
     models = {name: ready_to_learn(factory, "Hopper-v4", steps) for name, factory in algos.items()}
     split = {name: train_share(model, steps) for name, model in models.items()}
     acting = {name: acting_microseconds(model) for name, model in models.items()}
-    operators, groups = {}, {}
+    operators, groups, products = {}, {}, {}
     for name in (name for name in algos if name != "SAC"):
         model = ready_to_train(algos[name], "Hopper", PROFILED_STEPS)
+        if name in PRODUCTS_TIMED:
+            products[name] = timed_product_rows(model, PROFILED_STEPS)
         with profile(activities=[ProfilerActivity.CPU]) as profiler:
             model.train(gradient_steps=PROFILED_STEPS, batch_size=BATCH_SIZE)
         events = sorted(profiler.key_averages(), key=lambda event: event.self_cpu_time_total, reverse=True)
@@ -419,11 +453,13 @@ def profile_worker(steps: int) -> None:
         groups[name] = {group: 0.0 for group in [*OPERATOR_GROUPS, "rest"]}
         for event in events:
             groups[name][operator_group(event.key)] += event.self_cpu_time_total / 1e3 / PROFILED_STEPS
-    row = dict(measure="profile", split=split, acting=acting, operators=operators, groups=groups)
+    row = dict(measure="profile", split=split, acting=acting, operators=operators, groups=groups, products=products)
     print(json.dumps(row), flush=True)
 
 
 PROFILED_STEPS = 20
+# the profiled models whose products are also timed one by one (the default's eager and compiled steps)
+PRODUCTS_TIMED = ("DSACE", "DSACE compiled")
 # the profile's operators by what they do: a name in the tuple, or (lower case) containing one of its words
 OPERATOR_GROUPS = {
     "matrix products": tuple(f"aten::{name}" for name in MATRIX_PRODUCTS),
@@ -551,6 +587,10 @@ def profile_tables(result: dict[str, Any]) -> str:
               "| --- | " + " | ".join("---" for _ in groups) + " |"]  # fmt: skip
     for name, times in result["groups"].items():
         lines.append(f"| {name} | " + " | ".join(f"{times[group]:.2f}" for group in groups) + " |")
+    for name, rows in result.get("products", {}).items():
+        lines += ["", f"| {name}: the slowest products as the kernels receive them | calls per step | ms per step | GFLOP/s |",
+                  "| --- | --- | --- | --- |"]  # fmt: skip
+        lines += [f"| `{key}` | {calls:g} | {ms:.3f} | {rate:.0f} |" for key, calls, ms, rate in rows]
     return "\n".join(lines)
 
 

@@ -336,6 +336,20 @@ def test_the_limit_measure_records_every_product_of_a_step_with_its_shape_and_dt
     assert speed.product_flops([("mm", (256, 3), (3, 8), th.float32)]) == 2 * 256 * 3 * 8
 
 
+def test_the_timed_products_group_each_layout_of_a_step_and_name_the_critics_transposed_output_product():
+    from benchmarks import speed
+
+    model = DSACE("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=[8, 8]), learning_starts=290, device="cpu", seed=0)
+    model.learn(300)
+    rows = speed.timed_product_rows(model, steps=2, shown=100)
+    assert sum(calls for _, calls, _, _ in rows) == len(speed.recorded_products(model))  # every product, once a step
+    assert all(ms > 0 and rate > 0 for _, _, ms, rate in rows)
+    assert [row[2] for row in rows] == sorted((row[2] for row in rows), reverse=True)
+    # the critics' output layer (3 members, 8 -> 2) as computed: the transposed weight is the left factor
+    assert any(key.startswith("baddbmm (3, 2, 8) strides (16, 1, 2) @ (3, 8, 256)") for key, *_ in rows)
+    assert len(speed.timed_product_rows(model, steps=1, shown=3)) == 3
+
+
 def test_the_profile_groups_operators_by_what_they_do():
     from benchmarks.speed import operator_group
 
