@@ -18,6 +18,9 @@ run back.
 - A worker leaves when nothing waits and nothing runs, so the last one alive also takes back the run of a worker that
   died after it looked. A run that raises (a bug) fails its trial and stops its worker: it is not retried.
 - Pausing a worker (SIGSTOP) for longer than ``grace`` gives its run to another worker: keep pauses shorter.
+- A run whose worker ran on this machine (its host name) and has exited (its process is gone) is given back at once,
+  without waiting for ``grace``: a panel restarted after its workers were killed resumes their runs first instead of
+  taking new ones beside them. Machines that share a queue must have different host names (they do by default).
 """
 
 import os
@@ -163,10 +166,39 @@ def was_given_back(entry: FrozenTrial) -> bool:
 
 
 def give_back_stale_runs(study: optuna.Study) -> None:
-    """Fail the runs whose worker has stopped sending heartbeats; the storage's callback enqueues them again."""
+    """
+    Fail the runs whose worker has stopped sending heartbeats, or has exited on this machine; the storage's callback
+    enqueues them again.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+    storage = study._storage  # Optuna offers no public handle on a study's storage
+    for entry in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if worker_exited_on_this_machine(entry):
+            try:
+                failed = storage.set_trial_state_values(entry._trial_id, state=TrialState.FAIL)
+            except optuna.exceptions.UpdateFinishedTrialError:  # another worker failed or closed it since we read it
+                continue
+            if failed:
+                storage.get_heartbeat_stale_trial_callback()(study, storage.get_trial(entry._trial_id))
+
+
+def worker_exited_on_this_machine(entry: FrozenTrial) -> bool:
+    """
+    :return: whether the running ``entry``'s worker ran on this machine and its process is gone (a zombie, a process
+        of another user or a reused process id reads as alive: the run then waits for the grace period)
+    """
+    host, _, pid = str(entry.user_attrs.get("worker", "")).rpartition(":")
+    if entry.user_attrs.get("worker_entry") != entry.number or host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def work(study: optuna.Study, train: Callable[[Job], float], poll_seconds: float = 10.0) -> list[Job]:
@@ -188,6 +220,7 @@ def work(study: optuna.Study, train: Callable[[Job], float], poll_seconds: float
             raise optuna.TrialPruned("another entry of the queue holds this run")
         job = take_a_given_back_run_instead(study, trial, job)
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        trial.set_user_attr("worker_entry", trial.number)  # a given-back entry copies the dead worker's attributes
         seconds = train(job)
         finished.append(job)
         return seconds

@@ -6,6 +6,7 @@ and two real workers on one queue, one of them killed mid-run: every run finishe
 import itertools
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -77,6 +78,38 @@ def test_a_run_given_back_is_trained_before_the_runs_never_started_and_every_run
     states = runs_by_state(study)
     assert sorted(states[TrialState.COMPLETE]) == sorted(queue) and states[TrialState.WAITING] == []
     assert states[TrialState.FAIL] == [queue[0]] and states[TrialState.PRUNED] == [queue[0]]  # the claimed entry
+
+
+def exited_process_id() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_a_run_whose_worker_exited_on_this_machine_is_given_back_at_once_and_no_other(storage):
+    study = work_queue.open_queue("P300", storage)  # a grace period of 600 s: no heartbeat is stale here
+    queue = learning.jobs("P300", ["Ant-v4"], ["DSAC-E", "DSAC-T", "SAC"], [0, 1])
+    work_queue.enqueue(study, queue)
+    here = socket.gethostname()
+    workers = {"exited": f"{here}:{exited_process_id()}", "alive": f"{here}:{os.getpid()}"}
+    workers["on another machine"] = f"another-{here}:{exited_process_id()}"
+    entries = {}
+    for name, worker in workers.items():
+        trial = study.ask()
+        trial.set_user_attr("worker", worker)
+        trial.set_user_attr("worker_entry", trial.number)
+        entries[name] = trial.number
+    taken_again = study.ask()  # an entry that still carries the attributes of the dead worker of another entry
+    taken_again.set_user_attr("worker", workers["exited"])
+    taken_again.set_user_attr("worker_entry", entries["exited"])
+    work_queue.give_back_stale_runs(study)
+    states = {trial.number: trial.state for trial in study.get_trials(deepcopy=False)}
+    assert states[entries["exited"]] == TrialState.FAIL
+    assert {states[number] for number in [*entries.values(), taken_again.number] if number != entries["exited"]} == {
+        TrialState.RUNNING
+    }
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    assert [work_queue.run_of(entry) for entry in waiting if work_queue.was_given_back(entry)] == [queue[0]]
 
 
 def test_a_worker_claims_only_an_entry_that_still_waits(storage):
