@@ -199,10 +199,24 @@ def alternating_rates(
 
 
 def alternate(models: dict[str, BaseAlgorithm], rate: Callable[[BaseAlgorithm], float], rounds: int) -> dict[str, list]:
-    """:return: per algorithm, [median rate, median ratio to SAC over rounds]"""
-    rates = alternating_rates(models, rate, rounds)
-    sac = np.array(rates["SAC"])
-    return {name: [float(np.median(rate)), float(np.median(np.array(rate) / sac))] for name, rate in rates.items()}
+    """
+    :return: per algorithm, [median rate, median ratio to SAC over rounds, and that median's 95% bootstrap interval
+        (low, high)]: the ratios of the rounds, each against SAC's rate in the same round
+    """
+    return ratios_to(alternating_rates(models, rate, rounds), "SAC")
+
+
+def ratios_to(rates: dict[str, list[float]], reference: str) -> dict[str, list[float]]:
+    """
+    :param rates: per model, its rate in each round (:func:`alternating_rates`)
+    :param reference: the model whose rate in the same round divides each rate
+    :return: per model, [median rate, median ratio over rounds, the 95% bootstrap interval of that median (low, high)]
+    """
+    results = {}
+    for name, rate in rates.items():
+        ratios = np.array(rate) / np.array(rates[reference])
+        results[name] = [float(np.median(rate)), float(np.median(ratios)), *bootstrap_median_interval(ratios)]
+    return results
 
 
 def selected(names: list[str] | None) -> dict[str, Callable[..., BaseAlgorithm]]:
@@ -546,12 +560,10 @@ def levers_worker(rounds: int) -> None:
     aten_gelu_in_inductor()  # process-wide: the models above keep the graphs they compiled before it
     models["+ ATen's GELU kernels"] = ready_to_train(compiled, "Hopper", LEVER_STEPS)
     rates = alternating_rates(models, lambda model: train_rate(model, LEVER_STEPS), rounds)
-    reference = np.array(rates["compiled step"])
-    results = {}
-    for name, rate in rates.items():
-        ratios = np.array(rate) / reference
-        low, high = bootstrap_median_interval(ratios)
-        results[name] = dict(ms=1e3 / float(np.median(rate)), ratio=float(np.median(ratios)), low=low, high=high)
+    results = {
+        name: dict(ms=1e3 / rate, ratio=ratio, low=low, high=high)
+        for name, (rate, ratio, low, high) in ratios_to(rates, "compiled step").items()
+    }
     print(json.dumps(dict(measure="levers", rounds=rounds, results=results)), flush=True)
 
 
@@ -646,7 +658,9 @@ def rate_table(rows: list[dict[str, Any]], unit: str) -> str:
         "| --- | --- | " + " | ".join("---" for _ in names) + " |",
     ]
     for row in rows:
-        cells = " | ".join(f"{rate:.1f} ({ratio:.2f})" for rate, ratio in row["results"].values())
+        cells = " | ".join(
+            f"{rate:.1f} ({ratio:.2f} [{low:.2f}, {high:.2f}])" for rate, ratio, low, high in row["results"].values()
+        )
         lines.append(f"| {row['case']} | {row['threads']} | {cells} |")
     return "\n".join(lines)
 
@@ -701,7 +715,7 @@ def main() -> None:
         command += " --algos " + " ".join(f"'{name}'" for name in args.algos)
     sections = [f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC with `{command}` on {cpu_description()}: "
                 f"{versions()}. Batch {BATCH_SIZE}; ratio = median over rounds of (algorithm / SAC) in the same "
-                "round."]  # fmt: skip
+                "round, with the 95% bootstrap interval of that median in brackets."]  # fmt: skip
     print(sections[0], flush=True)
     rows = [row for threads in args.threads for row in run_worker(threads, args)]
     if "profile" in args.measures:

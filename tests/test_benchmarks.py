@@ -372,6 +372,19 @@ def test_the_levers_interval_holds_the_median_and_narrows_with_agreeing_rounds()
     assert tighter_high - tighter_low < (high - low) / 5
 
 
+def test_speed_ratios_are_medians_of_same_round_ratios_with_an_interval_and_the_table_prints_it():
+    from benchmarks.speed import rate_table, ratios_to
+
+    rates = {"SAC": [100.0, 50.0, 60.0], "DSACE": [80.0, 45.0, 30.0]}  # per round: 0.8, 0.9, 0.5
+    results = ratios_to(rates, "SAC")
+    rate, ratio, low, high = results["DSACE"]
+    assert (rate, ratio) == (45.0, 0.8)  # not the ratio of the median rates (0.75)
+    assert low <= ratio <= high and low >= 0.5 and high <= 0.9
+    assert results["SAC"] == [60.0, 1.0, 1.0, 1.0]
+    table = rate_table([dict(case="Hopper", threads=1, results=results)], "updates/s")
+    assert "| Hopper | 1 | 60.0 (1.00 [1.00, 1.00]) | 45.0 (0.80 [" in table
+
+
 def test_the_tanh_gelu_lever_is_a_gelu_activation_class_off_the_exact_one_by_its_approximation():
     from benchmarks.speed import TanhApproximateGELU
 
