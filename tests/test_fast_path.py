@@ -141,6 +141,31 @@ def test_default_fused_adam_steps_like_plain_adam():
     assert all(th.allclose(p, q, atol=1e-6) for p, q in zip(params, model.critic.parameters(), strict=True))
 
 
+@pytest.mark.parametrize("algo", [DSACE, DSACT])
+def test_the_steps_with_the_default_fused_adam_update_like_plain_adam(algo):
+    """
+    The step hands each optimizer gradients laid out like their parameters: torch's fused Adam (CPU) reads a gradient
+    as if it were, and the transposed output product gives its weight a transposed gradient (before the fix, the
+    critics' output layers took wrong updates).
+    """
+    models = {}
+    for name, optimizer_kwargs in (("fused", {}), ("plain", dict(fused=False, foreach=False))):
+        set_random_seed(0)
+        model = algo("MlpPolicy", "Pendulum-v1", learning_starts=100, batch_size=32, seed=0,
+                     policy_kwargs=dict(net_arch=[16, 16], optimizer_kwargs=optimizer_kwargs))  # fmt: skip
+        model.learn(100)
+        set_random_seed(1)
+        model.set_logger(configure(None, []))
+        model.train(gradient_steps=3, batch_size=32)
+        models[name] = model
+    assert models["fused"].critic.optimizer.defaults["fused"] and not models["plain"].critic.optimizer.defaults["fused"]
+    for parameter in models["fused"].policy.parameters():
+        assert parameter.grad is None or parameter.grad.stride() == parameter.stride()
+    fused, plain = (dict(models[name].policy.named_parameters()) for name in ("fused", "plain"))
+    for name, parameter in fused.items():
+        assert th.allclose(parameter, plain[name], atol=1e-5), name
+
+
 def test_foreach_lerp_target_update_equals_polyak_update():
     model = DSACE("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=[16]), tau=0.1)
     with th.no_grad():

@@ -119,3 +119,17 @@ def bfloat16_matmul_supported(device: th.device) -> bool:
     if device.type == "cpu":
         return th.backends.mkldnn.is_available() and bool(th.ops.mkldnn._is_mkldnn_bf16_supported())
     return False
+
+
+def laid_out_like(gradient: th.Tensor | None, parameter: th.Tensor) -> th.Tensor | None:
+    """
+    :param gradient: a gradient of ``parameter`` (``torch.autograd.grad`` keeps the layout its graph produced: the
+        transposed product of :class:`EnsembleLinear` gives its weight a transposed one)
+    :param parameter: the parameter
+    :return: ``gradient`` with ``parameter``'s strides (a copy where they differ), as ``backward()`` would have stored
+        it: torch's fused Adam (CPU) reads a gradient as if laid out like its parameter, so another layout mixes up
+        its elements' updates
+    """
+    if gradient is None or gradient.stride() == parameter.stride():
+        return gradient
+    return th.empty_strided(parameter.size(), parameter.stride(), dtype=gradient.dtype, device=gradient.device).copy_(gradient)

@@ -52,7 +52,7 @@ from sb3_tecrl.common.losses import (
 )
 from sb3_tecrl.common.random_state import capture_random_states, restore_random_states
 from sb3_tecrl.common.temperature import PIDTemperature
-from sb3_tecrl.common.torch_layers import bfloat16_matmul_supported
+from sb3_tecrl.common.torch_layers import bfloat16_matmul_supported, laid_out_like
 from sb3_tecrl.common.validation import UnsupportedSpaceError, as_number, check_choice, check_integer, check_rate, check_real
 from sb3_tecrl.common.warning_types import NoGradientStepWarning
 from sb3_tecrl.dsace.policies import (
@@ -620,7 +620,7 @@ class DSACE(OffPolicyAlgorithm):
         gradients, stats = self._losses_and_gradients(replay_data, update_actor, trainable)
         gradient_of = dict(zip(trainable, gradients, strict=True))
         for parameter in parameters:  # a frozen parameter gets None, as zero_grad() and backward() would leave it
-            parameter.grad = gradient_of.get(parameter)
+            parameter.grad = laid_out_like(gradient_of.get(parameter), parameter)
         for optimizer in optimizers:
             optimizer.step()
         return stats
