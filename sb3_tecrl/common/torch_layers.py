@@ -132,4 +132,4 @@ def laid_out_like(gradient: th.Tensor | None, parameter: th.Tensor) -> th.Tensor
     """
     if gradient is None or gradient.stride() == parameter.stride():
         return gradient
-    return th.empty_strided(parameter.size(), parameter.stride(), dtype=gradient.dtype, device=gradient.device).copy_(gradient)
+    return th.empty_like(parameter, dtype=gradient.dtype).copy_(gradient)  # a parameter is dense: its strides are kept
