@@ -35,9 +35,10 @@ Speed of DSAC-E and DSAC-T against SB3's SAC, sb3-contrib's TQC and, when ``sbx-
 - ``rss``: peak resident memory of a process that trains with a full 1M-transition replay buffer on Hopper-v4 (the
   buffer's pages are all touched first), one subprocess per algorithm, against SAC's.
 
-Every algorithm runs at its own defaults (DSAC-E/T: 3x256 GELU, bfloat16 hidden layers; SAC, TQC: 2x256 ReLU) with
-batch 256; ``DSACE fp32`` and ``DSACT fp32`` are DSAC-E/T with ``matmul_precision="float32"``, ``DSACE R=1`` with one
-reward critic (``policy_kwargs={"n_critics": 1}``), ``DSACE compiled`` and ``DSACT compiled`` with
+Every algorithm runs at its own defaults (DSAC-E/T: 3x256 GELU, hidden layers in bfloat16 where ``matmul_precision="auto"``
+measures its products faster, else float32, as the output's first line says; SAC, TQC: 2x256 ReLU) with batch 256;
+``DSACE fp32`` / ``DSACE bf16`` (and DSACT's) are DSAC-E/T with ``matmul_precision="float32"`` / ``"bfloat16"``,
+``DSACE R=1`` with one reward critic (``policy_kwargs={"n_critics": 1}``), ``DSACE compiled`` and ``DSACT compiled`` with
 ``compile_update=True`` (compiled in the warm-up, which is not timed; the ``compile`` measure gives the seconds),
 ``DSACE compiled ReLU`` the compiled DSAC-E with ReLU for GELU (what the exact GELU costs). At its default,
 ``compile_update="auto"``, DSAC-E runs its first 10,000 gradient steps eagerly (the ``DSACE`` and ``DSACT`` columns:
@@ -53,7 +54,6 @@ subprocess (JAX fixes its thread count at import: one thread is
 """
 
 import argparse
-import inspect
 import itertools
 import json
 import math
@@ -81,9 +81,13 @@ from stable_baselines3.common.logger import configure
 import sb3_tecrl
 from benchmarks.machine import cpu_description
 from sb3_tecrl import DSACE, DSACT
-from sb3_tecrl.common.torch_layers import EnsembleLinear, bfloat16_matmul_supported
-
-DSACE_DEFAULT_PRECISION = inspect.signature(DSACE).parameters["matmul_precision"].default
+from sb3_tecrl.common.torch_layers import (
+    BFLOAT16_MIN_SPEEDUP,
+    EnsembleLinear,
+    bfloat16_matmul_pays,
+    bfloat16_matmul_supported,
+    cpu_bfloat16_speedup,
+)
 
 SHAPES = {"Humanoid": (376, 17), "Hopper": (11, 3)}
 LEARN_ENVS = {"Hopper-v4": None, "Humanoid-shaped": SHAPES["Humanoid"]}
@@ -117,8 +121,8 @@ def algorithms() -> dict[str, Callable[..., BaseAlgorithm]]:
     dsace = lambda env, **kwargs: DSACE("MlpPolicy", env, device="cpu", **kwargs)  # noqa: E731
     dsact = lambda env, **kwargs: DSACT("MlpPolicy", env, device="cpu", **kwargs)  # noqa: E731
     algos: dict[str, Callable[..., BaseAlgorithm]] = {
-        **with_other_precision("DSACE", dsace),
-        **with_other_precision("DSACT", dsact),
+        **with_both_precisions("DSACE", dsace),
+        **with_both_precisions("DSACT", dsact),
         "DSACE compiled": with_kwargs(dsace, compile_update=True),
         "DSACT compiled": with_kwargs(dsact, compile_update=True),
         "DSACE R=1": lambda env, **kwargs: DSACE("MlpPolicy", env, device="cpu", policy_kwargs={"n_critics": 1}, **kwargs),
@@ -139,10 +143,13 @@ def algorithms() -> dict[str, Callable[..., BaseAlgorithm]]:
 PRECISION_LABELS = {"float32": "fp32", "bfloat16": "bf16"}
 
 
-def with_other_precision(name: str, factory: Callable[..., BaseAlgorithm]) -> dict[str, Callable[..., BaseAlgorithm]]:
-    """:return: ``name`` at the class defaults and, labelled (``DSACE bf16``), with the other ``matmul_precision``"""
-    (other,) = set(PRECISION_LABELS) - {DSACE_DEFAULT_PRECISION}
-    return {name: factory, f"{name} {PRECISION_LABELS[other]}": with_kwargs(factory, matmul_precision=other)}
+def with_both_precisions(name: str, factory: Callable[..., BaseAlgorithm]) -> dict[str, Callable[..., BaseAlgorithm]]:
+    """
+    :return: ``name`` at the class defaults (``matmul_precision="auto"``) and, labelled (``DSACE fp32``, ``DSACE bf16``),
+        with each precision asked for
+    """
+    variants = dict(at_precision(factory, precision) for precision in PRECISION_LABELS)
+    return {name: factory, **{f"{name} {label}": variant for label, variant in variants.items()}}
 
 
 def at_precision(factory: Callable[..., BaseAlgorithm], precision: str) -> tuple[str, Callable[..., BaseAlgorithm]]:
@@ -382,7 +389,7 @@ def limit_rows(steps: int) -> list[dict[str, Any]]:
     """
     native = bfloat16_matmul_supported(th.device("cpu"))
     precisions = list(PRECISION_LABELS) if native else ["float32"]
-    compiled_precision = DSACE_DEFAULT_PRECISION if native else "float32"  # the precision the default step computes in
+    compiled_precision = "bfloat16" if bfloat16_matmul_pays(th.device("cpu")) else "float32"  # the default step's
     limit_dtypes = (th.float32, th.bfloat16) if native else (th.float32,)
     algos, rows = algorithms(), []
     for shape_name in SHAPES:
@@ -665,6 +672,16 @@ def rate_table(rows: list[dict[str, Any]], unit: str) -> str:
     return "\n".join(lines)
 
 
+def auto_precision_note() -> str:
+    """:return: the precision DSAC-E's default (``matmul_precision="auto"``) computes in on this CPU at one thread, and why"""
+    th.set_num_threads(1)
+    if not bfloat16_matmul_supported(th.device("cpu")):
+        return 'matmul_precision="auto" computes in float32 here (no native bfloat16 products)'
+    speedup = cpu_bfloat16_speedup(1)
+    chosen = "bfloat16" if speedup >= BFLOAT16_MIN_SPEEDUP else "float32"
+    return f'matmul_precision="auto" computes in {chosen} here (bfloat16 products {speedup:.2f}x as fast as float32 ones)'
+
+
 def versions() -> str:
     text = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {th.__version__}, "
             f"stable-baselines3 {stable_baselines3.__version__}, sb3-contrib {sb3_contrib.__version__}, "
@@ -714,8 +731,8 @@ def main() -> None:
     if args.algos:
         command += " --algos " + " ".join(f"'{name}'" for name in args.algos)
     sections = [f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC with `{command}` on {cpu_description()}: "
-                f"{versions()}. Batch {BATCH_SIZE}; ratio = median over rounds of (algorithm / SAC) in the same "
-                "round, with the 95% bootstrap interval of that median in brackets."]  # fmt: skip
+                f"{versions()}; {auto_precision_note()}. Batch {BATCH_SIZE}; ratio = median over rounds of (algorithm / SAC) "
+                "in the same round, with the 95% bootstrap interval of that median in brackets."]  # fmt: skip
     print(sections[0], flush=True)
     rows = [row for threads in args.threads for row in run_worker(threads, args)]
     if "profile" in args.measures:

@@ -590,12 +590,14 @@ def test_the_mutation_check_kills_a_next_value_taken_from_the_larger_mean(tmp_pa
     assert (clone / mutation.LOSSES).read_text() == source  # restored
 
 
-@pytest.mark.parametrize("native", [True, False])
-def test_the_limit_measure_times_bfloat16_only_where_the_cpu_has_native_kernels(monkeypatch, native):
+@pytest.mark.parametrize(("native", "pays"), [(True, True), (True, False), (False, False)])
+def test_the_limit_measure_times_bfloat16_only_where_the_cpu_has_native_kernels(monkeypatch, native, pays):
+    """Both precisions where bfloat16 is native; the compiled step at the precision the default computes in."""
     from benchmarks import speed
 
     timed = []
     monkeypatch.setattr(speed, "bfloat16_matmul_supported", lambda device: native)
+    monkeypatch.setattr(speed, "bfloat16_matmul_pays", lambda device: pays)
     monkeypatch.setattr(speed, "SHAPES", {"Hopper": speed.SHAPES["Hopper"]})
     monkeypatch.setattr(speed, "ready_to_train", lambda factory, shape_name, steps: None)
     monkeypatch.setattr(speed, "recorded_products", lambda model: [("mm", (256, 11), (11, 256), th.float32)])
@@ -606,7 +608,8 @@ def test_the_limit_measure_times_bfloat16_only_where_the_cpu_has_native_kernels(
     algorithms = [row["algorithm"] for row in rows]
     if native:
         assert {dtype for dtype, _ in timed} == {th.float32, th.bfloat16} and (th.bfloat16, True) in timed
-        assert f"DSACE {speed.PRECISION_LABELS[speed.DSACE_DEFAULT_PRECISION]} compiled" in algorithms
+        compiled = {name for name in algorithms if name.endswith("compiled")}
+        assert compiled == {f"DSAC{variant} {'bf16' if pays else 'fp32'} compiled" for variant in "ET"}
         assert len(algorithms) == 6 and "no native kernels" not in table
     else:  # bfloat16 falls back to float32: nothing in bfloat16 is timed, the table says why its columns are empty
         assert timed == [(th.float32, False)] * 2

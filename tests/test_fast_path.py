@@ -1,6 +1,8 @@
 """The fast update path computes what a plain reference path computes: same losses, same gradients, same updates."""
 
 import copy
+import inspect
+import math
 import threading
 import warnings
 
@@ -244,6 +246,43 @@ def test_bfloat16_falls_back_to_float32_without_native_support(monkeypatch):
     model = DSACE("MlpPolicy", "Pendulum-v1", matmul_precision="bfloat16", learning_starts=10, batch_size=8)
     assert all(layer.matmul_dtype is None for layer in model.critic.q_net.layers)
     model.learn(20)
+
+
+@pytest.mark.parametrize(
+    ("native", "speedup", "expected"),
+    [(True, 2.0, {"auto": th.bfloat16, "bfloat16": th.bfloat16}), (True, 0.6, {"auto": None, "bfloat16": th.bfloat16}),
+     (False, None, {"auto": None, "bfloat16": None})],
+)  # fmt: skip
+def test_auto_precision_computes_in_bfloat16_only_where_its_products_are_native_and_measured_faster(
+    monkeypatch, native, speedup, expected
+):
+    """
+    The default, ``"auto"``, follows the measured speed-up of bfloat16 products (a CPU with AVX512-BF16 and no AMX ran
+    them at about half the float32 rate); an explicit ``"bfloat16"`` keeps them wherever they are native.
+    """
+    from sb3_tecrl.common import torch_layers
+
+    def measured(threads: int) -> float:
+        assert speedup is not None, "the products are timed only where bfloat16 is native"
+        return speedup
+
+    monkeypatch.setattr(torch_layers, "bfloat16_matmul_supported", lambda device: native)
+    monkeypatch.setattr("sb3_tecrl.dsace.dsace.bfloat16_matmul_supported", lambda device: native)
+    monkeypatch.setattr(torch_layers, "cpu_bfloat16_speedup", measured)
+    assert inspect.signature(DSACE).parameters["matmul_precision"].default == "auto"
+    for precision, dtype in expected.items():
+        model = DSACE("MlpPolicy", "Pendulum-v1", matmul_precision=precision, policy_kwargs=dict(net_arch=[16]), device="cpu")
+        assert model.actor.hidden_matmul_dtype == dtype, precision
+        assert [layer.matmul_dtype for layer in model.critic.q_net.layers] == [dtype, None], precision
+
+
+def test_the_bfloat16_speedup_is_timed_once_per_thread_count():
+    from sb3_tecrl.common.torch_layers import cpu_bfloat16_speedup
+
+    cpu_bfloat16_speedup.cache_clear()
+    speedup = cpu_bfloat16_speedup(th.get_num_threads())
+    assert 0.0 < speedup < math.inf
+    assert cpu_bfloat16_speedup(th.get_num_threads()) == speedup and cpu_bfloat16_speedup.cache_info().misses == 1
 
 
 def test_unknown_matmul_precision_is_rejected():

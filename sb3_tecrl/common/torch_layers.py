@@ -1,7 +1,9 @@
 """Batched ensembles of MLPs: several critics evaluated as one stack of matrix products."""
 
+import functools
 import itertools
 import math
+import time
 
 import torch as th
 from torch import nn
@@ -119,6 +121,48 @@ def bfloat16_matmul_supported(device: th.device) -> bool:
     if device.type == "cpu":
         return th.backends.mkldnn.is_available() and bool(th.ops.mkldnn._is_mkldnn_bf16_supported())
     return False
+
+
+BFLOAT16_MIN_SPEEDUP = 1.2  # matmul_precision="auto" computes in bfloat16 where its products are at least this much faster
+PROBE_PRODUCT = (3, 256, 256, 256)  # members, rows, inner size, columns: a hidden product of DSAC-E's default critics
+PROBE_ROUNDS = 7
+
+
+def bfloat16_matmul_pays(device: th.device) -> bool:
+    """
+    :param device: a torch device
+    :return: whether ``matmul_precision="auto"`` computes in bfloat16 on ``device``: where its bfloat16 matrix products
+        are native (:func:`bfloat16_matmul_supported`) and, on a CPU, at least ``BFLOAT16_MIN_SPEEDUP`` times as fast
+        as float32 ones (:func:`cpu_bfloat16_speedup`). Native is not enough on a CPU: on an Intel Xeon with
+        AVX512-BF16 and no AMX exposed, oneDNN's bfloat16 products ran at about half the float32 rate.
+    """
+    if not bfloat16_matmul_supported(device):
+        return False
+    return device.type != "cpu" or cpu_bfloat16_speedup(th.get_num_threads()) >= BFLOAT16_MIN_SPEEDUP
+
+
+@functools.cache
+def cpu_bfloat16_speedup(threads: int) -> float:
+    """
+    Time the batched product ``PROBE_PRODUCT`` in float32 and in bfloat16 on the CPU: one warm-up call each, then
+    ``PROBE_ROUNDS`` alternating calls (a few milliseconds in all, once per process and thread count).
+
+    :param threads: torch's intra-op thread count, on which the products' speed depends (the cache's key)
+    :return: the float32 time over the bfloat16 time, each the best of its calls
+    """
+    members, rows, inner, columns = PROBE_PRODUCT
+    factors = {
+        dtype: (th.ones(members, rows, inner, dtype=dtype), th.ones(members, inner, columns, dtype=dtype))
+        for dtype in (th.float32, th.bfloat16)
+    }
+    best = dict.fromkeys(factors, math.inf)
+    for round_index in range(PROBE_ROUNDS + 1):
+        for dtype, (left, right) in factors.items():
+            start = time.perf_counter()
+            th.bmm(left, right)
+            if round_index > 0:  # the first round creates the kernels
+                best[dtype] = min(best[dtype], time.perf_counter() - start)
+    return best[th.float32] / best[th.bfloat16]
 
 
 def laid_out_like(gradient: th.Tensor | None, parameter: th.Tensor) -> th.Tensor | None:
