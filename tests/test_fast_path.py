@@ -374,6 +374,31 @@ def test_compiled_update_matches_the_eager_update(monkeypatch):
     assert models[True].logger.name_to_value["train/n_updates"] == 6
 
 
+@pytest.mark.parametrize("activation", [nn.LeakyReLU, nn.ReLU, nn.GELU])
+def test_the_compiled_bfloat16_ensemble_gives_the_eager_gradients_with_any_activation(activation):
+    """
+    With its first layer as a broadcast ``th.matmul``, the compiled bfloat16 ensemble gave its input (the actor's
+    gradient through the frozen critics) a wrong gradient: NaN after a LeakyReLU, off by 10-100% after a ReLU or the
+    GELU. Compiled as the step is (``autograd.grad`` traced), it matches the eager gradient within bfloat16's rounding.
+    """
+    from sb3_tecrl.common.compile import compile_or_eager
+
+    if not compiles_here():
+        pytest.skip("torch.compile cannot compile on this machine (the fall-back is tested above)")
+    th.manual_seed(0)
+    mlp = EnsembleMLP(3, 4, 2, [64, 64], activation, hidden_matmul_dtype=th.bfloat16)
+    x = th.randn(256, 4, requires_grad=True)
+
+    def gradients(x: th.Tensor) -> tuple[th.Tensor, ...]:
+        values = mlp(x, frozen=True)[..., 0].sum(dim=0)  # not the min over members, whose choice rounding can flip
+        return th.autograd.grad(values.square().sum(), [x])
+
+    th._dynamo.reset()
+    compiled = compile_or_eager(gradients, th.device("cpu"), "test", trace_autograd=True)
+    for eager, fast in zip(gradients(x), compiled(x), strict=True):
+        assert fast.isfinite().all() and relative_error(fast, eager) < 2e-2
+
+
 def test_the_compiled_step_is_one_graph_with_its_backward_pass():
     """Where torch traces ``autograd.grad``, each kind of step (with and without the actor update) is one graph."""
     from torch._dynamo.utils import counters
