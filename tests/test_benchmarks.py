@@ -238,12 +238,13 @@ def test_a_tiny_run_writes_every_file_and_resumes(folders, monkeypatch, capsys, 
 
     monkeypatch.setattr(learning, "EVAL_EPISODES", 2)
     monkeypatch.setitem(panel.PANELS, "tiny", tiny_panel(20))
-    # the default bfloat16 falls back to float32 on a CPU without it; resumed on one with it, the run says so
-    monkeypatch.setattr("sb3_tecrl.dsace.dsace.bfloat16_matmul_supported", lambda device: False)
+    # the default ("auto") computes in float32 on a CPU where bfloat16 does not pay; resumed on one where it does, the
+    # run says so
+    monkeypatch.setattr("sb3_tecrl.dsace.dsace.bfloat16_matmul_pays", lambda device: False)
     cpu_seconds = learning.run_one(("tiny", "Pendulum-v1", "DSAC-E", 0))
     assert learning.run_one(("tiny", "Pendulum-v1", "DSAC-E", 0)) == cpu_seconds and "already done" in capsys.readouterr().out
     monkeypatch.setitem(panel.PANELS, "tiny", tiny_panel(40))  # a larger budget: the run resumes from its checkpoint
-    monkeypatch.setattr("sb3_tecrl.dsace.dsace.bfloat16_matmul_supported", lambda device: True)
+    monkeypatch.setattr("sb3_tecrl.dsace.dsace.bfloat16_matmul_pays", lambda device: True)
     learning.run_one(("tiny", "Pendulum-v1", "DSAC-E", 0))
 
     rows = panel.read_rows(panel.result_path("Pendulum-v1", "DSAC-E", 0, "", "tiny"))
