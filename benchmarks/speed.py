@@ -82,7 +82,6 @@ import sb3_tecrl
 from benchmarks.machine import cpu_description
 from sb3_tecrl import DSACE, DSACT
 from sb3_tecrl.common.torch_layers import (
-    BFLOAT16_MIN_SPEEDUP,
     EnsembleLinear,
     bfloat16_matmul_pays,
     bfloat16_matmul_supported,
@@ -675,10 +674,10 @@ def rate_table(rows: list[dict[str, Any]], unit: str) -> str:
 def auto_precision_note() -> str:
     """:return: the precision DSAC-E's default (``matmul_precision="auto"``) computes in on this CPU at one thread, and why"""
     th.set_num_threads(1)
-    if not bfloat16_matmul_supported(th.device("cpu")):
+    cpu = th.device("cpu")
+    if not bfloat16_matmul_supported(cpu):
         return 'matmul_precision="auto" computes in float32 here (no native bfloat16 products)'
-    speedup = cpu_bfloat16_speedup(1)
-    chosen = "bfloat16" if speedup >= BFLOAT16_MIN_SPEEDUP else "float32"
+    chosen, speedup = "bfloat16" if bfloat16_matmul_pays(cpu) else "float32", cpu_bfloat16_speedup(1)
     return f'matmul_precision="auto" computes in {chosen} here (bfloat16 products {speedup:.2f}x as fast as float32 ones)'
 
 

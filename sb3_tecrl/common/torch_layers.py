@@ -56,8 +56,8 @@ class EnsembleLinear(nn.Module):
         weight, bias = (self.weight.detach(), self.bias.detach()) if frozen else (self.weight, self.bias)
         dtype = self.matmul_dtype or weight.dtype
         x, weight, bias = x.to(dtype), weight.to(dtype), bias.to(dtype)  # no-ops without matmul_dtype
-        if x.dim() == 2:  # one batched product on the shared input: compiled in bfloat16, the broadcast th.matmul(x, weight)
-            x = x.expand(weight.shape[0], *x.shape)  # had a wrong input gradient (NaN after a LeakyReLU)
+        if x.dim() == 2:  # the shared input, expanded to every member: one batched product (compiled in bfloat16, the
+            x = x.expand(weight.shape[0], *x.shape)  # broadcast th.matmul(x, weight) got a wrong input gradient)
         if self.transposed:
             return th.baddbmm(bias.mT, weight.mT, x.mT).mT
         return th.baddbmm(bias, x, weight)
