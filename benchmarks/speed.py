@@ -388,7 +388,8 @@ def limit_rows(steps: int) -> list[dict[str, Any]]:
     """
     native = bfloat16_matmul_supported(th.device("cpu"))
     precisions = list(PRECISION_LABELS) if native else ["float32"]
-    compiled_precision = "bfloat16" if bfloat16_matmul_pays(th.device("cpu")) else "float32"  # the default step's
+    # the precision the default step (matmul_precision="auto") computes in
+    compiled_precision = "bfloat16" if bfloat16_matmul_pays(th.device("cpu")) else "float32"
     limit_dtypes = (th.float32, th.bfloat16) if native else (th.float32,)
     algos, rows = algorithms(), []
     for shape_name in SHAPES:

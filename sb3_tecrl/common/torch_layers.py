@@ -145,7 +145,8 @@ def bfloat16_matmul_pays(device: th.device) -> bool:
 def cpu_bfloat16_speedup(threads: int) -> float:
     """
     Time the batched product ``PROBE_PRODUCT`` in float32 and in bfloat16 on the CPU: one warm-up call each, then
-    ``PROBE_ROUNDS`` alternating calls (a few milliseconds in all, once per process and thread count).
+    ``PROBE_ROUNDS`` alternating calls (about 25 ms in all, the kernels' creation included, once per process and thread
+    count).
 
     :param threads: torch's intra-op thread count, on which the products' speed depends (the cache's key)
     :return: the float32 time over the bfloat16 time, each the best of its calls

@@ -204,8 +204,8 @@ class DSACE(OffPolicyAlgorithm):
         log-std, the critics' values and standard deviations), the targets, variance terms and losses stay float32. On
         a device without native bfloat16 matrix products (``bfloat16_matmul_supported``: CUDA or CPU) it falls back to
         float32 silently. ``"auto"`` computes in bfloat16 where its products are native and, on a CPU, measured at least
-        1.2x as fast as float32 ones (``sb3_tecrl.common.torch_layers.bfloat16_matmul_pays``, a few milliseconds once
-        per process), else in float32: both precisions passed the learning check of 2026-12-01 (docs:
+        1.2x as fast as float32 ones (``sb3_tecrl.common.torch_layers.bfloat16_matmul_pays``, tens of milliseconds
+        once per process), else in float32: both precisions passed the learning check of 2026-12-01 (docs:
         benchmarks/speed, "The bfloat16 option"). ``"float32"`` gives the float32 numerics everywhere.
     :param compile_update: run the losses of each gradient step and their backward pass through ``torch.compile``
         (inductor; the optimizer steps and the target update stay eager): one graph for the steps that update the
