@@ -16,6 +16,12 @@ Speed of DSAC-E and DSAC-T against SB3's SAC, sb3-contrib's TQC and, when ``sbx-
   with each call after a pass over ``COLD_PASS_MB`` of other memory (factors out of the caches, as in a step). On a
   CPU without native bfloat16 (where ``matmul_precision="bfloat16"`` falls back to float32) only float32 is
   measured, and the table says "no native kernels" in the bfloat16 columns;
+- ``floor`` (one thread): the parts of DSAC-E's and DSAC-T's step (class defaults) that any implementation of the same
+  maths at the same precision computes, each timed alone at its best (the products as in ``limit``, ATen's exact GELU
+  on each forward activation, one ``exp`` per element of each backward one, the optimizers' steps, the target updates,
+  one replay batch; :func:`floor_timers`); their sum, the floor, bounds the step's time from below, and SAC's step over
+  it bounds the ratio to SAC that any implementation can reach on this core; timed in the same rounds as the compiled
+  steps and SAC's;
 - ``profile`` (one thread): the share of ``learn()``'s time spent in ``train()`` (the rest is SB3's collection loop:
   policy, env step, buffer) on Hopper-v4, the time of ``predict()`` for one observation (the acting step of that
   loop), and ``torch.profiler``'s operators of DSAC-E's ``train()`` (Hopper shapes; the compiled step's generated
@@ -50,10 +56,12 @@ subprocess (JAX fixes its thread count at import: one thread is
 ``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1``).
 
     python -m benchmarks.speed [--threads 1 2] [--rounds 3] [--learn-steps 300] [--train-steps 30]
-                               [--measures learn train compile limit profile levers rss] [--out benchmarks/results/speed.md]
+                               [--measures learn train compile limit floor profile levers rss]
+                               [--out benchmarks/results/speed.md]
 """
 
 import argparse
+import collections
 import itertools
 import json
 import math
@@ -279,38 +287,47 @@ MATRIX_PRODUCTS = ("mm", "bmm", "addmm", "baddbmm")
 Product = tuple[str, tuple[int, ...], tuple[int, ...], th.dtype]
 
 
-def dispatched_products(model: BaseAlgorithm, steps: int = 1, timed: bool = False) -> list[dict[str, Any]]:
+def dispatched_calls(
+    model: BaseAlgorithm, operators: tuple[str, ...], steps: int = 1, timed: bool = False
+) -> list[dict[str, Any]]:
     """
-    :param timed: time each product's call (seconds in ``"seconds"``; else 0)
-    :return: the matrix products of ``steps`` gradient steps of ``model`` (``train(steps)``), recorded at the
-        dispatcher (forward and backward; the compiled step's extern products too) as the kernels receive them: operator,
-        each factor's shape and strides, dtype
+    :param operators: the ATen operators to record (names without overload, e.g. ``"bmm"``, ``"gelu"``)
+    :param timed: time each call (seconds in ``"seconds"``; else 0)
+    :return: the calls of ``operators`` in ``steps`` gradient steps of ``model`` (``train(steps)``), recorded at the
+        dispatcher (forward and backward; the compiled step's extern products too) as the kernels receive them:
+        operator, the shapes and strides of its tensor arguments, the dtype of the last one
     """
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    products = []
+    calls = []
 
     class Recorder(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
             name = func.overloadpacket.__name__
-            if name not in MATRIX_PRODUCTS:
+            if name not in operators:
                 return func(*args, **(kwargs or {}))
             start = time.perf_counter()
             out = func(*args, **(kwargs or {}))
-            left, right = args[-2:]
-            products.append(dict(operator=name, left=tuple(left.shape), right=tuple(right.shape), dtype=left.dtype,
-                                 strides=(left.stride(), right.stride()),
-                                 seconds=time.perf_counter() - start if timed else 0.0))  # fmt: skip
+            tensors = [arg for arg in args if isinstance(arg, th.Tensor)]
+            calls.append(dict(operator=name, shapes=[tuple(tensor.shape) for tensor in tensors], dtype=tensors[-1].dtype,
+                              strides=[tensor.stride() for tensor in tensors],
+                              seconds=time.perf_counter() - start if timed else 0.0))  # fmt: skip
             return out
 
     with Recorder():
         model.train(gradient_steps=steps, batch_size=BATCH_SIZE)
-    return products
+    return calls
+
+
+def dispatched_products(model: BaseAlgorithm, steps: int = 1, timed: bool = False) -> list[dict[str, Any]]:
+    """:return: the matrix products of ``steps`` gradient steps of ``model``, as :func:`dispatched_calls` records them"""
+    return dispatched_calls(model, MATRIX_PRODUCTS, steps, timed)
 
 
 def as_product(row: dict[str, Any]) -> Product:
     """:return: a row of :func:`dispatched_products` as (operator, factor shapes, dtype)"""
-    return row["operator"], row["left"], row["right"], row["dtype"]
+    left, right = row["shapes"][-2:]
+    return row["operator"], left, right, row["dtype"]
 
 
 def recorded_products(model: BaseAlgorithm) -> list[Product]:
@@ -325,8 +342,8 @@ def timed_product_rows(model: BaseAlgorithm, steps: int, shown: int = 10) -> lis
     """
     groups: dict[str, list[float]] = {}
     for row in dispatched_products(model, steps, timed=True):
-        left, right = row["strides"]
-        key = f"{row['operator']} {row['left']} strides {left} @ {row['right']} strides {right}, {dtype_name(row['dtype'])}"
+        (left, right), (left_strides, right_strides) = row["shapes"][-2:], row["strides"][-2:]
+        key = f"{row['operator']} {left} strides {left_strides} @ {right} strides {right_strides}, {dtype_name(row['dtype'])}"
         flops = product_flops([as_product(row)])
         calls, seconds, total_flops = groups.get(key, (0, 0.0, 0.0))
         groups[key] = [calls + 1, seconds + row["seconds"], total_flops + flops]
@@ -434,6 +451,116 @@ def limit_table(result: dict[str, Any]) -> str:
             f"| {row['case']} | {row['algorithm']} | {row['products']} ({', '.join(row['dtypes'])}) | "
             f"{row['gflop']:.2f} | {row['step_ms']:.1f} | {' | '.join(cells)} | {own / row['step_ms']:.0%} |"
         )
+    return "\n".join(lines)
+
+
+ACTIVATIONS = ("gelu", "gelu_backward")  # the exact GELU's ATen operators, forward and backward
+FLOOR_PARTS = ("products", "GELU forward", "GELU backward", "optimizers", "target updates", "replay sample")
+
+
+def elementwise_seconds(calls: list[dict[str, Any]], operator: str, function: Callable[[th.Tensor], Any]) -> float:
+    """
+    :param calls: calls recorded by :func:`dispatched_calls`
+    :return: the summed best time of ``function`` alone on a tensor of the shape and dtype of the last tensor argument
+        of each call of ``operator`` in ``calls``
+    """
+    counts = collections.Counter((call["shapes"][-1], call["dtype"]) for call in calls if call["operator"] == operator)
+    seconds = 0.0
+    for (shape, dtype), count in counts.items():
+        tensor = th.randn(shape, dtype=dtype)
+        seconds += count * best_seconds(lambda tensor=tensor: function(tensor))
+    return seconds
+
+
+def floor_timers(model: DSACE) -> dict[str, Callable[[], float]]:
+    """
+    The parts of ``model``'s gradient step that any implementation of the same maths at the same precision computes,
+    each to be timed alone at its best (hot caches, torch's fastest CPU kernel for it):
+
+    - ``products``: each matrix product of the step alone, in the dtype it was recorded in (as the ``limit`` measure);
+    - ``GELU forward``: ATen's exact GELU on each forward activation of the step (its ``erf``);
+    - ``GELU backward``: one ``exp`` per element of each backward activation: the least that any exact derivative
+      ``Phi(x) + x phi(x)`` costs, even with ``Phi`` saved from the forward pass;
+    - ``optimizers``: the model's optimizers' ``step()`` (torch's fused Adam at the defaults) on the step's gradients;
+    - ``target updates``: the Polyak update of every target network;
+    - ``replay sample``: one batch from the replay buffer.
+
+    The step's losses and every other elementwise operation are left out, so the parts' sum bounds the step's time
+    from below.
+
+    :param model: a DSAC-E or DSAC-T model at ``policy_delay=1`` and ``target_update_interval=1`` (every part runs at
+        every gradient step), after ``train()`` (its parameters hold gradients)
+    :return: per part (``FLOOR_PARTS``), a function that times it and returns its seconds per gradient step
+    """
+    assert model.policy_delay == 1 == model.target_update_interval, "the floor counts every part once per gradient step"
+    calls = dispatched_calls(model, MATRIX_PRODUCTS + ACTIVATIONS)
+    products = [as_product(call) for call in calls if call["operator"] in MATRIX_PRODUCTS]
+    by_dtype = {
+        dtype: [product for product in products if product[3] == dtype] for dtype in {product[3] for product in products}
+    }
+    optimizers = [
+        optimizer for optimizer in (model.critic.optimizer, model.actor.optimizer, model.ent_coef_optimizer) if optimizer
+    ]
+    return {
+        "products": lambda: sum(product_seconds(dtype_products, dtype) for dtype, dtype_products in by_dtype.items()),
+        "GELU forward": lambda: elementwise_seconds(calls, "gelu", th.nn.functional.gelu),
+        "GELU backward": lambda: elementwise_seconds(calls, "gelu_backward", th.exp),
+        "optimizers": lambda: best_seconds(lambda: [optimizer.step() for optimizer in optimizers]),
+        "target updates": lambda: best_seconds(model._update_targets),
+        "replay sample": lambda: best_seconds(lambda: model.replay_buffer.sample(BATCH_SIZE, env=model._vec_normalize_env)),
+    }
+
+
+def floor_rows(steps: int, rounds: int) -> list[dict[str, Any]]:
+    """
+    :return: per case and algorithm (DSAC-E, DSAC-T at the class defaults), per round: the floor's parts
+        (:func:`floor_timers`, ms), the compiled step's time and SAC's (ms per gradient step of a ``train()`` burst of
+        ``steps``); in each of ``rounds`` rounds the three models' bursts alternate, then the parts are timed, so that a
+        round's floor and SAC's step come from the same minutes of the machine
+    """
+    algos, rows = algorithms(), []
+    for shape_name in SHAPES:
+        models = {f"{name} compiled": ready_to_train(with_kwargs(algos[name], compile_update=True), shape_name, steps)
+                  for name in ("DSACE", "DSACT")}  # fmt: skip
+        models["SAC"] = ready_to_train(algos["SAC"], shape_name, steps)
+        timers = {
+            f"{name} compiled": floor_timers(ready_to_train(algos[name], shape_name, steps)) for name in ("DSACE", "DSACT")
+        }
+        step_ms: dict[str, list[float]] = {name: [] for name in models}
+        parts_ms: dict[str, list[dict[str, float]]] = {name: [] for name in timers}
+        for round_index in range(rounds):  # the models' order reversed every other round, as in alternating_rates
+            order = models if round_index % 2 == 0 else dict(reversed(models.items()))
+            for name, rate in alternating_rates(order, lambda model: train_rate(model, steps), 1).items():
+                step_ms[name].append(1e3 / rate[0])
+            for name, parts in timers.items():
+                parts_ms[name].append({part: 1e3 * timer() for part, timer in parts.items()})
+        for name, parts in parts_ms.items():
+            rows.append(dict(case=shape_name, algorithm=name, parts=parts, step_ms=step_ms[name], sac_ms=step_ms["SAC"]))
+    return rows
+
+
+def floor_worker(steps: int, rounds: int) -> None:
+    """Print (JSON) the floor of DSAC-E's and DSAC-T's step against their compiled step and SAC's."""
+    th.set_num_threads(1)
+    print(json.dumps(dict(measure="floor", rows=floor_rows(steps, rounds))), flush=True)
+
+
+def floor_table(result: dict[str, Any]) -> str:
+    """The floor's parts and sum (medians over rounds) and the median ratios over rounds, with their 95% intervals."""
+    lines = ["| case | algorithm | products | GELU forward (ATen) | GELU backward (one exp per element) | optimizers | "
+             "target updates | replay sample | **floor** | the step | SAC's step | best ratio to SAC (SAC's step / floor) "
+             "| achieved ratio (SAC's step / the step) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    for row in result["rows"]:
+        floors = np.array([sum(parts.values()) for parts in row["parts"]])
+        step, sac = np.array(row["step_ms"]), np.array(row["sac_ms"])
+        parts = [float(np.median([parts[part] for parts in row["parts"]])) for part in FLOOR_PARTS]
+        cells = [" | ".join(f"{ms:.2f}" for ms in parts), f"**{np.median(floors):.2f}**", f"{np.median(step):.2f}",
+                 f"{np.median(sac):.2f}"]  # fmt: skip
+        for ratios in (sac / floors, sac / step):
+            low, high = bootstrap_median_interval(ratios)
+            cells.append(f"{np.median(ratios):.2f}x [{low:.2f}, {high:.2f}]")
+        lines.append(f"| {row['case']} | {row['algorithm']} | {' | '.join(cells)} |")
     return "\n".join(lines)
 
 
@@ -697,7 +824,7 @@ def versions() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    measures = ["learn", "train", "compile", "limit", "profile", "levers", "rss"]
+    measures = ["learn", "train", "compile", "limit", "floor", "profile", "levers", "rss"]
     parser.add_argument("--measures", nargs="+", default=measures, choices=measures)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--algos", nargs="+", help="the algorithms of learn, train and rss (default: all; SAC always)")
@@ -708,6 +835,7 @@ def main() -> None:
     parser.add_argument("--rss-worker", help=argparse.SUPPRESS)
     parser.add_argument("--limit-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--levers-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--floor-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_worker:
         rss_worker(args.rss_worker)
@@ -717,6 +845,9 @@ def main() -> None:
         return
     if args.levers_worker:
         levers_worker(args.rounds)
+        return
+    if args.floor_worker:
+        floor_worker(args.train_steps, args.rounds)
         return
     if args.worker_threads == 0:
         profile_worker(args.learn_steps)
@@ -754,12 +885,18 @@ def main() -> None:
             print(sections[-1], flush=True)
     if "limit" in args.measures:
         rows += speed_subprocess(1, "--limit-worker", "--train-steps", str(args.train_steps))
+    if "floor" in args.measures:
+        rows += speed_subprocess(1, "--floor-worker", "--train-steps", str(args.train_steps), "--rounds", str(args.rounds))
     if "levers" in args.measures:
         rows += speed_subprocess(1, "--levers-worker", "--rounds", str(args.rounds))
     for row in rows:
         if row["measure"] == "limit":
             title = "**limit, one thread: the step's matrix products alone, against the whole step (train())**"
             sections.append(title + "\n\n" + limit_table(row))
+            print(sections[-1], flush=True)
+        if row["measure"] == "floor":
+            title = "**floor, one thread: the parts of the step its maths cannot skip, each alone at its best (ms per step)**"
+            sections.append(title + "\n\n" + floor_table(row))
             print(sections[-1], flush=True)
         if row["measure"] == "levers":
             title = "**levers, one thread: train() on Hopper shapes, the compiled DSAC-E step with one lever more or less**"

@@ -3,6 +3,7 @@ Logic of the learning benchmark (resume bookkeeping, report aggregation, diagnos
 tiny real runs of the runner in both sampling regimes.
 """
 
+import collections
 import itertools
 import json
 import subprocess
@@ -14,7 +15,7 @@ import torch as th
 
 from benchmarks import learning, mutation, panel, report, sb3_suite
 from benchmarks.diagnostics import discounted_future_sum
-from sb3_tecrl import DSACE
+from sb3_tecrl import DSACE, DSACT
 from sb3_tecrl.checkpoint import read_sets
 
 
@@ -335,6 +336,44 @@ def test_the_limit_measure_records_every_product_of_a_step_with_its_shape_and_dt
     assert {dtype for *_, dtype in products["float32"]} == {th.float32}
     assert len(products["float32"]) == len(products["bfloat16"])
     assert speed.product_flops([("mm", (256, 3), (3, 8), th.float32)]) == 2 * 256 * 3 * 8
+
+
+@pytest.mark.parametrize(("algorithm", "members"), [(DSACE, 3), (DSACT, 2)])
+def test_the_floor_times_each_activation_of_a_step_once_and_each_network_is_evaluated_as_often_as_its_maths_needs(
+    algorithm, members
+):
+    """
+    The floor measure's GELU parts come from the step's recorded activations: the critics' hidden layers in three
+    passes (target, online, frozen under the actor's loss), two backward (online, frozen); the actor's in two (target
+    actor, actor), one backward. A step that evaluated a network once more would show here.
+    """
+    from benchmarks import speed
+
+    model = algorithm("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=[8, 8]), learning_starts=300, seed=0)
+    model.learn(300)
+    calls = speed.dispatched_calls(model, speed.ACTIVATIONS)
+    counted = collections.Counter((call["operator"], call["shapes"][-1]) for call in calls)
+    batch = speed.BATCH_SIZE
+    assert counted == {
+        ("gelu", (members, batch, 8)): 2 * 3,
+        ("gelu", (batch, 8)): 2 * 2,
+        ("gelu_backward", (members, batch, 8)): 2 * 2,
+        ("gelu_backward", (batch, 8)): 2,
+    }
+    timers = speed.floor_timers(model)
+    assert list(timers) == list(speed.FLOOR_PARTS) and all(timer() > 0 for timer in timers.values())
+
+
+def test_the_floor_table_bounds_the_ratio_to_sac_by_sacs_step_over_the_floor():
+    from benchmarks import speed
+
+    parts = dict(zip(speed.FLOOR_PARTS, [2.0, 1.0, 0.5, 0.25, 0.15, 0.1], strict=True))  # 4 ms in all
+    slower = {part: 2 * ms for part, ms in parts.items()}  # a slower round: each time twice as long
+    row = dict(case="Hopper", algorithm="DSACE compiled", parts=[parts, slower, parts], step_ms=[10.0, 20.0, 10.0],
+               sac_ms=[8.0, 16.0, 8.0])  # fmt: skip
+    line = speed.floor_table(dict(rows=[row])).splitlines()[-1]
+    assert line.startswith("| Hopper | DSACE compiled | 2.00 | 1.00 | 0.50 | 0.25 | 0.15 | 0.10 | **4.00** | 10.00 | 8.00 |")
+    assert line.endswith("| 2.00x [2.00, 2.00] | 0.80x [0.80, 0.80] |")  # each round's ratio within the round
 
 
 def test_the_timed_products_group_each_layout_of_a_step_and_name_the_critics_transposed_output_product():
