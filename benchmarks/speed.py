@@ -20,8 +20,8 @@ Speed of DSAC-E and DSAC-T against SB3's SAC, sb3-contrib's TQC and, when ``sbx-
   maths at the same precision computes, each timed alone at its best (the products as in ``limit``, ATen's exact GELU
   on each forward activation, one ``exp`` per element of each backward one, the optimizers' steps, the target updates,
   one replay batch; :func:`floor_timers`); their sum, the floor, bounds the step's time from below, and SAC's step over
-  it bounds the ratio to SAC that any implementation can reach on this core; timed in the same rounds as the compiled
-  steps and SAC's;
+  it bounds the ratio to SAC that any implementation on torch's kernels can reach on this core; timed in the same
+  rounds as the compiled steps and SAC's;
 - ``profile`` (one thread): the share of ``learn()``'s time spent in ``train()`` (the rest is SB3's collection loop:
   policy, env step, buffer) on Hopper-v4, the time of ``predict()`` for one observation (the acting step of that
   loop), and ``torch.profiler``'s operators of DSAC-E's ``train()`` (Hopper shapes; the compiled step's generated
