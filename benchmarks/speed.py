@@ -62,6 +62,7 @@ subprocess (JAX fixes its thread count at import: one thread is
 
 import argparse
 import collections
+import functools
 import itertools
 import json
 import math
@@ -202,13 +203,21 @@ def learn_rate(model: BaseAlgorithm, steps: int) -> float:
 
 
 def alternating_rates(
-    models: dict[str, BaseAlgorithm], rate: Callable[[BaseAlgorithm], float], rounds: int
+    models: dict[str, BaseAlgorithm],
+    rate: Callable[[BaseAlgorithm], float],
+    rounds: int,
+    after_round: Callable[[], Any] | None = None,
 ) -> dict[str, list[float]]:
-    """:return: per model, its rate in each round; the order of the models is reversed every other round"""
+    """
+    :param after_round: called at the end of each round (to time something else in the same minutes as the models)
+    :return: per model, its rate in each round; the order of the models is reversed every other round
+    """
     rates: dict[str, list[float]] = {name: [] for name in models}
     for round_index in range(rounds):
         for name in list(models) if round_index % 2 == 0 else list(reversed(models)):
             rates[name].append(rate(models[name]))
+        if after_round is not None:
+            after_round()
     return rates
 
 
@@ -526,17 +535,19 @@ def floor_rows(steps: int, rounds: int) -> list[dict[str, Any]]:
         timers = {
             f"{name} compiled": floor_timers(ready_to_train(algos[name], shape_name, steps)) for name in ("DSACE", "DSACT")
         }
-        step_ms: dict[str, list[float]] = {name: [] for name in models}
         parts_ms: dict[str, list[dict[str, float]]] = {name: [] for name in timers}
-        for round_index in range(rounds):  # the models' order reversed every other round, as in alternating_rates
-            order = models if round_index % 2 == 0 else dict(reversed(models.items()))
-            for name, rate in alternating_rates(order, lambda model: train_rate(model, steps), 1).items():
-                step_ms[name].append(1e3 / rate[0])
-            for name, parts in timers.items():
-                parts_ms[name].append({part: 1e3 * timer() for part, timer in parts.items()})
+        time_parts = functools.partial(append_floor_parts, timers, parts_ms)
+        rates = alternating_rates(models, lambda model: train_rate(model, steps), rounds, after_round=time_parts)
+        step_ms = {name: [1e3 / rate for rate in model_rates] for name, model_rates in rates.items()}
         for name, parts in parts_ms.items():
             rows.append(dict(case=shape_name, algorithm=name, parts=parts, step_ms=step_ms[name], sac_ms=step_ms["SAC"]))
     return rows
+
+
+def append_floor_parts(timers: dict[str, dict[str, Callable[[], float]]], parts_ms: dict[str, list[dict[str, float]]]) -> None:
+    """Time every algorithm's floor parts (:func:`floor_timers`) once and append them, in ms, to its list in ``parts_ms``"""
+    for name, parts in timers.items():
+        parts_ms[name].append({part: 1e3 * timer() for part, timer in parts.items()})
 
 
 def floor_worker(steps: int, rounds: int) -> None:
